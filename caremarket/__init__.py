@@ -1,0 +1,1 @@
+"""Application layer: configuration, the SQLite store, importers and the `caremarket` CLI."""

@@ -1,0 +1,297 @@
+"""The market's entities (methodology section 1) as declared field specs, with validation.
+
+One declaration per entity serves the importers (column names, types, ranges), the models (the
+columns of the frames they take) and the web app (labels). Validation is vectorised over a whole
+frame and collects every problem with its file, row and column before rejecting.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from market.errors import ImportRejected, Problem
+from market.parameters import RURALITY_CLASSES
+
+TRUE_WORDS = {"true", "t", "yes", "y", "1", "1.0"}
+FALSE_WORDS = {"false", "f", "no", "n", "0", "0.0"}
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    kind: str  # str | float | int | bool | date | choice
+    label: str
+    required: bool = False  # the column must be in the file
+    nullable: bool = True  # a cell may be blank
+    minimum: float | None = None
+    maximum: float | None = None
+    exclusive_minimum: bool = False
+    choices: tuple[str, ...] = ()
+    unit: str = ""
+
+
+@dataclass(frozen=True)
+class Entity:
+    name: str
+    table: str
+    key: str
+    fields: tuple[Field, ...]
+
+    @property
+    def columns(self) -> list[str]:
+        return [f.name for f in self.fields]
+
+    @property
+    def required(self) -> list[str]:
+        return [f.name for f in self.fields if f.required]
+
+    def field(self, name: str) -> Field:
+        for f in self.fields:
+            if f.name == name:
+                return f
+        raise KeyError(name)
+
+    def validate(self, frame: pd.DataFrame, file: str | None = None,
+                 first_row: int = 2) -> pd.DataFrame:
+        """Return a typed copy of `frame` holding the entity's columns found in it.
+
+        Raises ImportRejected listing every problem (missing column, non-number, out of range,
+        unknown choice, blank required cell, duplicate id). `first_row` is the spreadsheet row
+        number of the frame's first data row (2 when a header row precedes it).
+        """
+        problems: list[Problem] = []
+        frame = frame.copy()
+        frame.columns = [str(c).strip() for c in frame.columns]
+        missing = [c for c in self.required if c not in frame.columns]
+        for c in missing:
+            problems.append(Problem(f"missing column '{c}' ({self.field(c).label}); the file has: "
+                                    f"{', '.join(map(str, frame.columns)) or 'no columns'}", file,
+                                    1, c))
+        if problems:
+            raise ImportRejected(problems, file)
+        out = pd.DataFrame(index=frame.index)
+        rows = np.arange(first_row, first_row + len(frame))
+        for f in self.fields:
+            if f.name not in frame.columns:
+                continue
+            values, found = _coerce(frame[f.name], f, file, rows)
+            problems.extend(found)
+            out[f.name] = values
+        if self.key in out.columns:
+            keys = out[self.key]
+            dup = keys.duplicated(keep="first") & keys.notna()
+            for pos in np.flatnonzero(dup.to_numpy()):
+                first = int(np.flatnonzero((keys == keys.iloc[pos]).to_numpy())[0])
+                problems.append(Problem(
+                    f"duplicate id '{keys.iloc[pos]}' (first seen at row {rows[first]})",
+                    file, int(rows[pos]), self.key))
+        if problems:
+            problems.sort(key=lambda p: (p.row or 0, p.column or ""))
+            raise ImportRejected(problems, file)
+        return out.reset_index(drop=True)
+
+    def validate_record(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        """Validate one record given as a mapping; return it typed, blanks as None."""
+        frame = pd.DataFrame([{k: ("" if v is None else v) for k, v in record.items()}])
+        typed = self.validate(frame, file=None, first_row=1)
+        return {k: _plain(v) for k, v in typed.iloc[0].items()}
+
+
+def _plain(value: Any) -> Any:
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _blank(series: pd.Series) -> pd.Series:
+    return series.isna() | (series.astype("string").str.strip().fillna("") == "")
+
+
+def _coerce(raw: pd.Series, f: Field, file: str | None,
+            rows: np.ndarray) -> tuple[pd.Series, list[Problem]]:
+    problems: list[Problem] = []
+    blank = _blank(raw)
+    text = raw.astype("string").str.strip()
+
+    def report(mask: pd.Series, message_for) -> None:
+        for pos in np.flatnonzero(mask.to_numpy(dtype=bool)):
+            problems.append(Problem(message_for(raw.iloc[pos]), file, int(rows[pos]), f.name))
+
+    if not f.nullable:
+        report(blank, lambda v: f"{f.label} is required but blank")
+
+    if f.kind in ("float", "int"):
+        cleaned = text.str.replace(",", "", regex=False).str.replace("£", "", regex=False)
+        values = pd.to_numeric(cleaned, errors="coerce").astype("float64")
+        bad = values.isna() & ~blank
+        report(bad, lambda v: f"'{v}' is not a number ({f.label})")
+        nonfinite = np.isinf(values.to_numpy())
+        report(pd.Series(nonfinite, index=raw.index), lambda v: f"'{v}' is not a finite number")
+        ok = values.notna() & ~pd.Series(nonfinite, index=raw.index)
+        if f.kind == "int":
+            frac = ok & (values != np.floor(values.fillna(0)))
+            report(frac, lambda v: f"'{v}' is not a whole number ({f.label})")
+        if f.minimum is not None:
+            low = ok & ((values <= f.minimum) if f.exclusive_minimum else (values < f.minimum))
+            word = "above" if f.exclusive_minimum else "at least"
+            if f.minimum == 0 and not f.exclusive_minimum:
+                report(low, lambda v: f"{f.label} cannot be negative (got {v})")
+            else:
+                report(low, lambda v: f"{f.label} must be {word} {f.minimum:g} (got {v})")
+        if f.maximum is not None:
+            high = ok & (values > f.maximum)
+            report(high, lambda v: f"{f.label} must be at most {f.maximum:g} (got {v})")
+        return values, problems
+    if f.kind == "bool":
+        low = text.str.lower()
+        values = pd.Series(np.where(low.isin(TRUE_WORDS), True,
+                                    np.where(low.isin(FALSE_WORDS), False, None)),
+                           index=raw.index, dtype="object")
+        bad = values.isna() & ~blank
+        report(bad, lambda v: f"'{v}' is not yes/no or true/false ({f.label})")
+        return values, problems
+    if f.kind == "date":
+        parsed = pd.to_datetime(text, errors="coerce", format="mixed", dayfirst=False)
+        bad = parsed.isna() & ~blank
+        report(bad, lambda v: f"'{v}' is not a date (use YYYY-MM-DD) ({f.label})")
+        values = parsed.dt.strftime("%Y-%m-%d").astype("object")
+        values[parsed.isna()] = None
+        return values, problems
+    if f.kind == "choice":
+        values = text.str.lower().str.replace(" ", "_", regex=False)
+        bad = ~values.isin(f.choices) & ~blank
+        report(bad, lambda v: f"'{v}' is not one of {', '.join(f.choices)} ({f.label})")
+        values = values.astype("object").where(~blank, None)
+        return values, problems
+    values = text.astype("object").where(~blank, None)
+    return values, problems
+
+
+def _f(name, kind, label, **kw) -> Field:
+    return Field(name, kind, label, **kw)
+
+
+SHARE = {"minimum": 0.0, "maximum": 1.0}
+NONNEG = {"minimum": 0.0}
+LAT = {"minimum": -90.0, "maximum": 90.0}
+LON = {"minimum": -180.0, "maximum": 180.0}
+
+ZONE = Entity("zone", "zones", "zone_id", (
+    _f("zone_id", "str", "zone id", required=True, nullable=False),
+    _f("name", "str", "zone name"),
+    _f("lat", "float", "latitude", **LAT),
+    _f("lon", "float", "longitude", **LON),
+    _f("rurality", "choice", "rurality class", choices=RURALITY_CLASSES),
+    _f("demand_hours", "float", "home-care demand (contact hours a week)", unit="hours/week",
+       **NONNEG),
+    _f("hop_minutes", "float", "minutes between visits in the zone", unit="minutes", **NONNEG),
+    _f("population_65_plus", "float", "population aged 65+", **NONNEG),
+    _f("population_65_74", "float", "population aged 65-74", **NONNEG),
+    _f("population_75_84", "float", "population aged 75-84", **NONNEG),
+    _f("population_85_plus", "float", "population aged 85+", **NONNEG),
+    _f("self_funder_share", "float", "self-funder share", **SHARE),
+    _f("la_code", "str", "local authority code"),
+    _f("la_name", "str", "local authority name"),
+))
+
+HOMECARE_PROVIDER = Entity("homecare provider", "homecare_providers", "provider_id", (
+    _f("provider_id", "str", "provider id", required=True, nullable=False),
+    _f("name", "str", "provider name", required=True, nullable=False),
+    _f("lat", "float", "latitude", **LAT),
+    _f("lon", "float", "longitude", **LON),
+    _f("postcode", "str", "postcode"),
+    _f("capacity_hours", "float", "care-worker hours a week (travel included)", required=True,
+       unit="hours/week", **NONNEG),
+    _f("max_travel_minutes", "float", "provider's own travel limit", unit="minutes",
+       minimum=0.0, exclusive_minimum=True),
+    _f("self_funder_share", "float", "self-funder share of contact hours", **SHARE),
+    _f("self_funder_hourly_rate", "float", "self-funder hourly rate", unit="GBP/hour", **NONNEG),
+    _f("la_hourly_rate", "float", "LA hourly rate", unit="GBP/hour", **NONNEG),
+    _f("zone_id", "str", "zone of the office base"),
+    _f("group_id", "str", "provider group id (CQC provider)"),
+    _f("group_name", "str", "provider group"),
+    _f("cqc_rating", "str", "latest CQC overall rating"),
+))
+
+CARE_HOME = Entity("care home", "care_homes", "provider_id", (
+    _f("provider_id", "str", "care home id", required=True, nullable=False),
+    _f("name", "str", "care home name", required=True, nullable=False),
+    _f("lat", "float", "latitude", **LAT),
+    _f("lon", "float", "longitude", **LON),
+    _f("postcode", "str", "postcode"),
+    _f("beds", "int", "beds", required=True, nullable=False, minimum=0.0,
+       exclusive_minimum=True),
+    _f("occupancy", "float", "occupancy", **SHARE),
+    _f("self_funder_share", "float", "self-funder share of occupied beds", **SHARE),
+    _f("self_funder_fee", "float", "self-funder fee", unit="GBP/resident-week", **NONNEG),
+    _f("la_fee", "float", "LA fee", unit="GBP/resident-week", **NONNEG),
+    _f("cost_per_resident_week", "float", "operating cost per resident-week",
+       unit="GBP/resident-week", **NONNEG),
+    _f("capital_cost_per_bed_week", "float", "return on capital per bed-week",
+       unit="GBP/bed-week", **NONNEG),
+    _f("nursing", "bool", "nursing home"),
+    _f("zone_id", "str", "zone"),
+    _f("group_id", "str", "provider group id (CQC provider)"),
+    _f("group_name", "str", "provider group"),
+    _f("cqc_rating", "str", "latest CQC overall rating"),
+))
+
+SITE = Entity("candidate site", "sites", "site_id", (
+    _f("site_id", "str", "site id", required=True, nullable=False),
+    _f("name", "str", "site name"),
+    _f("lat", "float", "latitude", **LAT),
+    _f("lon", "float", "longitude", **LON),
+    _f("capacity_hours", "float", "care-worker hours a week if opened", unit="hours/week",
+       **NONNEG),
+))
+
+FEE_RATE = Entity("fee rate", "fee_rates", "fee_id", (
+    _f("fee_id", "str", "fee id"),
+    _f("funder", "choice", "funder", required=True, nullable=False, choices=("la", "self")),
+    _f("service", "choice", "service", required=True, nullable=False,
+       choices=("homecare", "residential", "nursing")),
+    _f("unit", "choice", "unit", required=True, nullable=False, choices=("hour", "week")),
+    _f("amount", "float", "amount", required=True, nullable=False, unit="GBP", **NONNEG),
+    _f("effective_from", "date", "effective from", required=True, nullable=False),
+    _f("provider_id", "str", "provider scope"),
+    _f("zone_id", "str", "zone scope"),
+    _f("note", "str", "note"),
+))
+
+SELF_FUNDER_FIGURE = Entity("self-funder figure", "self_funder_figures", "figure_id", (
+    _f("figure_id", "str", "figure id"),
+    _f("area_id", "str", "area (zone id or LA code)", required=True, nullable=False),
+    _f("service", "choice", "service", required=True, nullable=False,
+       choices=("homecare", "residential", "nursing", "all")),
+    _f("self_funder_share", "float", "self-funder share", required=True, nullable=False,
+       **SHARE),
+    _f("self_funders", "float", "number of self-funders", **NONNEG),
+    _f("as_of", "date", "as of"),
+    _f("source", "str", "source"),
+))
+
+TRAVEL = Entity("travel time", "travel_times", "pair", (
+    _f("provider_id", "str", "provider or site id", required=True, nullable=False),
+    _f("zone_id", "str", "zone id", required=True, nullable=False),
+    _f("minutes", "float", "one-way minutes", required=True, nullable=False, unit="minutes",
+       **NONNEG),
+))
+
+ENTITIES = {e.table: e for e in (ZONE, HOMECARE_PROVIDER, CARE_HOME, SITE, FEE_RATE,
+                                 SELF_FUNDER_FIGURE, TRAVEL)}
+
+
+def fee_id(row: Mapping[str, Any]) -> str:
+    """The natural key of a fee rate: funder, service, unit, date and scope."""
+    return ":".join(str(row.get(k) or "*") for k in
+                    ("funder", "service", "unit", "effective_from", "provider_id", "zone_id"))

@@ -1,0 +1,175 @@
+"""Model parameters as data: each default with a label, unit, value, effective date and source.
+
+A scenario overrides some of them; `ParameterSet.with_overrides` returns a new set and never
+changes the defaults (scenarios are values). Every run stores `ParameterSet.to_records()`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from market.errors import InvalidScenario
+
+
+@dataclass(frozen=True)
+class Parameter:
+    name: str
+    label: str
+    unit: str
+    value: float
+    effective_from: str
+    source: str
+    section: str
+    minimum: float | None = None
+    maximum: float | None = None
+
+    def check(self, value: Any) -> float:
+        """Return `value` as a float, or raise InvalidScenario saying why it cannot be used."""
+        try:
+            v = float(value)
+        except (TypeError, ValueError):
+            raise InvalidScenario(f"parameter '{self.name}': {value!r} is not a number") from None
+        if math.isnan(v) or math.isinf(v):
+            raise InvalidScenario(f"parameter '{self.name}': {value!r} is not a finite number")
+        if self.minimum is not None and v < self.minimum:
+            raise InvalidScenario(
+                f"parameter '{self.name}' ({self.label}): {v:g} is below its minimum {self.minimum:g}"
+            )
+        if self.maximum is not None and v > self.maximum:
+            raise InvalidScenario(
+                f"parameter '{self.name}' ({self.label}): {v:g} is above its maximum {self.maximum:g}"
+            )
+        return v
+
+
+_M = "docs/methodology.md"
+DEFAULTS: tuple[Parameter, ...] = (
+    # Section 2: travel
+    Parameter("access_minutes", "Fixed minutes added to every trip (parking, access)", "minutes",
+              5.0, "2025-04-01", f"{_M} s2; fitted to Devon Valhalla car times", "travel", 0.0, 120.0),
+    Parameter("crow_kmh", "Straight-line km covered per hour of driving", "km/h", 45.0,
+              "2025-04-01", f"{_M} s2; fitted to Devon Valhalla car times", "travel", 1.0, 200.0),
+    Parameter("earth_radius_km", "Earth radius for the haversine distance", "km", 6371.0088,
+              "2025-04-01", f"{_M} s2 (IUGG mean radius)", "travel", 6300.0, 6400.0),
+    Parameter("visits_per_run", "Visits in one care-worker run (a run starts and ends at base)",
+              "visits", 6.0, "2025-04-01", f"{_M} s2", "travel", 1.0, 50.0),
+    Parameter("visit_minutes", "Contact minutes per visit", "minutes", 45.0, "2025-04-01",
+              f"{_M} s2", "travel", 5.0, 480.0),
+    Parameter("hop_minutes_urban", "Minutes between visits within an urban zone", "minutes", 5.0,
+              "2025-04-01", f"{_M} s2", "travel", 0.0, 120.0),
+    Parameter("hop_minutes_town", "Minutes between visits within a town zone", "minutes", 8.0,
+              "2025-04-01", f"{_M} s2", "travel", 0.0, 120.0),
+    Parameter("hop_minutes_village", "Minutes between visits within a village zone", "minutes",
+              12.0, "2025-04-01", f"{_M} s2", "travel", 0.0, 120.0),
+    Parameter("hop_minutes_sparse", "Minutes between visits within a sparse zone", "minutes",
+              18.0, "2025-04-01", f"{_M} s2", "travel", 0.0, 120.0),
+    # Section 3: coverage
+    Parameter("max_travel_minutes", "Longest one-way trip from a base to a zone", "minutes", 45.0,
+              "2025-04-01", f"{_M} s3", "coverage", 0.0, 600.0),
+    # Section 4: cost of home care
+    Parameter("care_worker_hourly_wage", "Care-worker hourly wage (National Living Wage)",
+              "GBP/hour", 12.21, "2025-04-01", f"{_M} s4; NLW April 2025", "cost_of_care", 0.0,
+              200.0),
+    Parameter("on_cost_rate", "Employer on-costs (NI, pension, holiday, sickness, training)",
+              "share of wage", 0.26, "2025-04-01", f"{_M} s4", "cost_of_care", 0.0, 5.0),
+    Parameter("pence_per_mile", "Mileage paid per mile", "pence/mile", 45.0, "2025-04-01",
+              f"{_M} s4; HMRC approved mileage rate", "cost_of_care", 0.0, 500.0),
+    Parameter("round_kmh", "Average road speed over care rounds", "km/h", 30.0, "2025-04-01",
+              f"{_M} s4 and s8 (Herefordshire FCoC 2022, Homecare Association)", "cost_of_care",
+              1.0, 200.0),
+    Parameter("overhead_rate", "Overheads on direct costs", "share", 0.30, "2025-04-01",
+              f"{_M} s4", "cost_of_care", 0.0, 5.0),
+    Parameter("surplus_rate", "Provider surplus (profit) on total cost", "share", 0.03,
+              "2025-04-01", f"{_M} s4", "cost_of_care", -1.0, 5.0),
+    # Section 5: equalisation scenario levers (defaults: the baseline, nothing changes)
+    Parameter("take_up", "Share of self-funders moving to the LA rate (Care Act s18(3))", "share",
+              0.0, "2025-04-01", f"{_M} s5", "equalisation", 0.0, 1.0),
+    Parameter("convergence", "Share of the remaining self-funder premium that closes", "share",
+              0.0, "2025-04-01", f"{_M} s5", "equalisation", 0.0, 1.0),
+    Parameter("la_fee_change", "Relative change of LA fees", "share", 0.0, "2025-04-01",
+              f"{_M} s5", "equalisation", -1.0, 10.0),
+    Parameter("cost_change", "Relative change of providers' operating costs", "share", 0.0,
+              "2025-04-01", f"{_M} s5", "equalisation", -1.0, 10.0),
+    Parameter("occupancy_change", "Absolute change of care-home occupancy", "share", 0.0,
+              "2025-04-01", f"{_M} s5", "equalisation", -1.0, 1.0),
+    # Demand estimate (foundation issue): weekly home-care hours per resident by age band.
+    Parameter("demand_rate_65_74", "Weekly home-care contact hours per resident aged 65-74",
+              "hours/person/week", 0.15, "2025-04-01",
+              "assumption: ~1.5% receive home care at ~10 h/week (ASC-FR order of magnitude)",
+              "demand", 0.0, 40.0),
+    Parameter("demand_rate_75_84", "Weekly home-care contact hours per resident aged 75-84",
+              "hours/person/week", 0.55, "2025-04-01",
+              "assumption: ~5% receive home care at ~11 h/week (ASC-FR order of magnitude)",
+              "demand", 0.0, 40.0),
+    Parameter("demand_rate_85_plus", "Weekly home-care contact hours per resident aged 85+",
+              "hours/person/week", 1.8, "2025-04-01",
+              "assumption: ~15% receive home care at ~12 h/week (ASC-FR order of magnitude)",
+              "demand", 0.0, 40.0),
+)
+
+RURALITY_CLASSES = ("urban", "town", "village", "sparse")
+
+
+class ParameterSet(Mapping[str, float]):
+    """An immutable mapping of parameter name to value, defaults plus overrides."""
+
+    def __init__(self, overrides: Mapping[str, Any] | None = None,
+                 base: tuple[Parameter, ...] = DEFAULTS) -> None:
+        self._params = {p.name: p for p in base}
+        self._overrides: dict[str, float] = {}
+        for name, value in (overrides or {}).items():
+            if name not in self._params:
+                known = ", ".join(sorted(self._params))
+                raise InvalidScenario(f"unknown parameter '{name}' (known: {known})")
+            self._overrides[name] = self._params[name].check(value)
+
+    def __getitem__(self, name: str) -> float:
+        if name in self._overrides:
+            return self._overrides[name]
+        return self._params[name].value
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._params)
+
+    def __len__(self) -> int:
+        return len(self._params)
+
+    def __repr__(self) -> str:
+        return f"ParameterSet({self._overrides!r})"
+
+    @property
+    def overrides(self) -> dict[str, float]:
+        return dict(self._overrides)
+
+    def definition(self, name: str) -> Parameter:
+        return self._params[name]
+
+    def with_overrides(self, overrides: Mapping[str, Any] | None) -> ParameterSet:
+        merged = dict(self._overrides)
+        merged.update(overrides or {})
+        return ParameterSet(merged, tuple(self._params.values()))
+
+    def hop_minutes(self, rurality: str) -> float:
+        return self[f"hop_minutes_{rurality}"]
+
+    def to_records(self) -> list[dict[str, Any]]:
+        """Every parameter as used: label, unit, value, whether overridden, date and source."""
+        return [
+            {
+                "name": p.name, "label": p.label, "unit": p.unit, "value": self[p.name],
+                "default": p.value, "overridden": p.name in self._overrides,
+                "effective_from": p.effective_from, "source": p.source, "section": p.section,
+                "minimum": p.minimum, "maximum": p.maximum,
+            }
+            for p in self._params.values()
+        ]
+
+    def to_dict(self) -> dict[str, float]:
+        return {name: self[name] for name in self._params}
+
+
+def defaults() -> ParameterSet:
+    return ParameterSet()
