@@ -91,9 +91,21 @@ def _m002_app(db: sqlite_utils.Database) -> None:
     db["report_runs"].create_index(["report_name", "scheduled_for"], unique=True)
 
 
+def _m003_cqc_locations(db: sqlite_utils.Database) -> None:
+    """Every location of a CQC file, social care or not, so an import accounts for all of them."""
+    db["cqc_locations"].create({
+        "location_id": str, "name": str, "location_type": str, "inspection_category": str,
+        "care_home": int, "homecare": int, "beds": int, "postcode": str, "lat": float,
+        "lon": float, "la_name": str, "group_id": str, "group_name": str, "cqc_rating": str,
+        "cqc_rating_date": str, "role": str, "updated_at": str,
+    }, pk="location_id")
+
+
+
 MIGRATIONS: list[Migration] = [
     (1, "market data", _m001_market),
     (2, "accounts, runs and reports", _m002_app),
+    (3, "CQC locations", _m003_cqc_locations),
 ]
 
 
@@ -120,3 +132,4 @@ def migrate(db: sqlite_utils.Database, target: int | None = None) -> list[int]:
                                             "applied_at": datetime.now(UTC).isoformat()})
         applied.append(version)
     return applied
+

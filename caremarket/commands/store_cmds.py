@@ -1,9 +1,107 @@
-"""Store commands: init, import, serve (filled in by the foundation work)."""
+"""Store commands: `init`, `import`, `serve`, `kinds`."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import click
+
+from caremarket.cli import emit_json, reports_errors
+
+
+@click.command("init")
+@click.option("--sample", is_flag=True, help="Load the embedded sample market.")
+@click.option("--seed", type=int, default=42, show_default=True, help="Sample market seed.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_obj
+@reports_errors
+def init_cmd(obj, sample: bool, seed: int, as_json: bool) -> None:
+    """Create the store (and load the sample market with --sample)."""
+    from caremarket.migrations import current_version
+
+    db = obj.db
+    out = {"db": str(obj.db_path), "schema_version": current_version(db), "imports": []}
+    if sample:
+        from data.generate import load_sample
+
+        out["imports"] = [s.to_dict() for s in load_sample(db, seed=seed)]
+    if as_json:
+        emit_json(out)
+        return
+    click.echo(f"store {obj.db_path} at schema version {out['schema_version']}")
+    for s in out["imports"]:
+        click.echo(f"  {s['kind']}: {s['records']} records")
+
+
+@click.command("import")
+@click.argument("kind")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--user", default=None, help="Who is importing (recorded in the history).")
+@click.pass_obj
+@reports_errors
+def import_cmd(obj, kind: str, file: str, as_json: bool, user: str | None) -> None:
+    """Import FILE as KIND (see `caremarket kinds`): all rows or none."""
+    from caremarket.importers import KINDS, import_file
+
+    if kind not in KINDS:
+        raise click.BadParameter(f"'{kind}'; choose from {', '.join(KINDS)}", param_hint="KIND")
+    if not Path(file).exists():
+        raise click.BadParameter(f"no such file: {file}", param_hint="FILE")
+    summary = import_file(obj.db, kind, file, user=user or os.environ.get("USER"))
+    if as_json:
+        emit_json(summary.to_dict())
+    else:
+        click.echo(summary.text())
+
+
+@click.command("kinds")
+def kinds_cmd() -> None:
+    """List the import kinds and what each reads."""
+    from caremarket.importers import KINDS
+
+    for k in KINDS.values():
+        click.echo(f"{k.name:20} {k.description}")
+
+
+@click.command("serve")
+@click.option("--port", type=int, default=None, help="Port (default $PORT, else 5000).")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--threads", type=int, default=16, show_default=True)
+@click.option("--sample", is_flag=True,
+              help="Create the store with the sample market (and a demo admin) if it is empty.")
+@click.pass_obj
+@reports_errors
+def serve_cmd(obj, port: int | None, host: str, threads: int, sample: bool) -> None:
+    """Serve the web app and the JSON API with waitress (a production WSGI server)."""
+    from waitress import serve
+
+    from web import create_app
+
+    port = port or int(os.environ.get("PORT") or 5000)
+    db = obj.db
+    if sample and db["zones"].count == 0:
+        from data.generate import load_sample
+
+        load_sample(db)
+        click.echo("loaded the sample market")
+    if sample:
+        from web.auth import ensure_demo_admin
+
+        email, password = ensure_demo_admin(db)
+        if password:
+            click.echo(f"demo admin: {email} / password: {password}")
+        else:
+            click.echo(f"demo admin: {email} (password set earlier; see instance/demo-admin.txt)")
+    app = create_app({"DATABASE": str(obj.db_path)})
+    click.echo(f"serving on http://{host}:{port}/ (store {obj.db_path})")
+    serve(app, host=host, port=port, threads=threads, ident="caremarket")
 
 
 def register(cli: click.Group) -> None:
-    pass
+    for cmd in (init_cmd, import_cmd, kinds_cmd, serve_cmd):
+        cli.add_command(cmd)
+
+
+

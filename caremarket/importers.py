@@ -1,0 +1,838 @@
+"""Importers: read a file, validate every row, and write it to the store in one transaction.
+
+Usable from Python (`import_file(db, "zones", path)`) and from the CLI
+(`caremarket import zones path.csv`). Each import is all or nothing: the file is parsed and
+checked completely before anything is written, and the writes run inside one transaction, so a
+rejected file leaves the store exactly as it was. Rows are upserted by their id, so importing the
+same file twice changes nothing the second time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import sqlite_utils
+
+from caremarket.store import now
+from market.entities import (
+    CARE_HOME,
+    FEE_RATE,
+    HOMECARE_PROVIDER,
+    SELF_FUNDER_FIGURE,
+    SITE,
+    TRAVEL,
+    ZONE,
+    Entity,
+    fee_id,
+)
+from market.errors import ImportRejected, Problem
+from market.parameters import RURALITY_CLASSES, ParameterSet
+from market.rurality import RUC2011, fold_rurality
+
+# ---------------------------------------------------------------------------------------------
+# Reading files
+
+
+def read_table(path: str | Path, display_name: str | None = None) -> pd.DataFrame:
+    """Read a CSV or XLSX file as text cells (blank cells as ''), or raise ImportRejected.
+
+    CSV must be UTF-8 (a byte-order mark is fine); an undecodable byte, a malformed row, an empty
+    file or a file that is not a spreadsheet is reported with the file name, never a traceback.
+    """
+    path = Path(path)
+    name = display_name or path.name
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ImportRejected([Problem(f"cannot read the file: {exc.strerror or exc}", name)],
+                             name) from None
+    if not raw.strip():
+        raise ImportRejected([Problem("the file is empty", name)], name)
+    if raw[:4] == b"PK\x03\x04" or path.suffix.lower() in (".xlsx", ".xlsm"):
+        return _read_xlsx(raw, name)
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ImportRejected([Problem(
+            f"the file is not UTF-8 text (byte 0x{raw[exc.start]:02x} at line {line}); "
+            "save it as 'CSV UTF-8' and import again", name, line)], name) from None
+    if "\x00" in text:
+        raise ImportRejected([Problem("the file is binary, not CSV text", name)], name)
+    try:
+        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False,
+                            skipinitialspace=True)
+    except pd.errors.ParserError as exc:
+        match = re.search(r"line (\d+)", str(exc))
+        row = int(match.group(1)) if match else None
+        raise ImportRejected([Problem(f"malformed CSV: {exc}".strip(), name, row)], name) from None
+    except pd.errors.EmptyDataError:
+        raise ImportRejected([Problem("the file has no header row", name)], name) from None
+    return _tidy(frame)
+
+
+def _read_xlsx(raw: bytes, name: str) -> pd.DataFrame:
+    try:
+        frame = pd.read_excel(io.BytesIO(raw), dtype=str, keep_default_na=False,
+                              engine="openpyxl")
+    except (zipfile.BadZipFile, ValueError, KeyError, OSError) as exc:
+        raise ImportRejected([Problem(f"not a readable XLSX workbook: {exc}", name)],
+                             name) from None
+    return _tidy(frame)
+
+
+def _tidy(frame: pd.DataFrame) -> pd.DataFrame:
+    frame.columns = [str(c).strip().lstrip("\ufeff") for c in frame.columns]
+    frame = frame.fillna("")
+    for col in frame.columns:
+        frame[col] = frame[col].astype(str).str.strip()
+    # drop rows that are wholly blank (trailing lines of exported spreadsheets)
+    blank = (frame == "").all(axis=1)
+    return frame.loc[~blank].reset_index(drop=True) if blank.any() else frame
+
+
+def normalise_postcode(series: pd.Series) -> pd.Series:
+    """Upper-case, single space before the inward code: 'ln11 0fs' -> 'LN11 0FS'."""
+    s = series.astype("string").str.upper().str.replace(r"\s+", "", regex=True)
+    s = s.where(s.str.len() >= 5)
+    return (s.str[:-3] + " " + s.str[-3:]).astype("object").where(s.notna(), None)
+
+
+# ---------------------------------------------------------------------------------------------
+# Batches and summaries
+
+
+@dataclass
+class Batch:
+    """What one file will write: records per table, plus what could not be placed."""
+
+    kind: str
+    file: str
+    rows_read: int
+    upserts: dict[str, list[dict]] = field(default_factory=dict)
+    unplaced: list[dict] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    after_write: list[Callable[[sqlite_utils.Database], dict[str, int]]] = field(
+        default_factory=list)
+
+    def add(self, table: str, records: list[dict]) -> None:
+        self.upserts.setdefault(table, []).extend(records)
+
+
+@dataclass
+class ImportSummary:
+    import_id: int
+    kind: str
+    file: str
+    content_hash: str
+    rows_read: int
+    by_type: dict[str, int]
+    unplaced: list[dict]
+    notes: list[str]
+    rejected: int = 0
+
+    @property
+    def records(self) -> int:
+        return sum(self.by_type.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "import_id": self.import_id, "kind": self.kind, "file": self.file,
+            "content_hash": self.content_hash, "rows_read": self.rows_read,
+            "records": self.records, "by_type": self.by_type, "rejected": self.rejected,
+            "unplaced_count": len(self.unplaced), "unplaced": self.unplaced,
+            "notes": self.notes,
+        }
+
+    def text(self) -> str:
+        lines = [f"imported {self.file} as {self.kind} (import #{self.import_id}): "
+                 f"{self.rows_read} rows read, {self.records} records written"]
+        for table, n in self.by_type.items():
+            lines.append(f"  {table}: {n}")
+        lines.append(f"  rejected: {self.rejected}")
+        lines.append(f"  unplaced (no coordinates): {len(self.unplaced)}")
+        for u in self.unplaced[:20]:
+            lines.append(f"    {u.get('id')} {u.get('name') or ''} postcode {u.get('postcode')}")
+        if len(self.unplaced) > 20:
+            lines.append(f"    ... and {len(self.unplaced) - 20} more")
+        lines.extend(f"  note: {n}" for n in self.notes)
+        return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers over frames
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    """Rows as dicts with NaN/NA turned into None and NumPy scalars into Python ones."""
+    out = frame.astype(object).where(frame.notna(), None).to_dict("records")
+    for rec in out:
+        for k, v in rec.items():
+            if isinstance(v, np.generic):
+                rec[k] = v.item()
+            elif isinstance(v, float) and np.isnan(v):
+                rec[k] = None
+    return out
+
+
+def _ids(db: sqlite_utils.Database, table: str, key: str) -> set[str]:
+    return {r[0] for r in db.execute(f"select [{key}] from [{table}]")}
+
+
+def _check_refs(frame: pd.DataFrame, column: str, known: set[str], what: str, file: str,
+                first_row: int = 2, also: set[str] | None = None) -> list[Problem]:
+    """Problems for every non-blank value of `column` that is not a known id."""
+    if column not in frame.columns:
+        return []
+    allowed = known | (also or set())
+    vals = frame[column]
+    bad = vals.notna() & ~vals.isin(allowed)
+    return [Problem(f"unknown {what} '{vals.iloc[i]}' (import the {what}s first)", file,
+                    first_row + int(i), column) for i in np.flatnonzero(bad.to_numpy())]
+
+
+def _place(db: sqlite_utils.Database, frame: pd.DataFrame) -> pd.DataFrame:
+    """Fill missing lat/lon from the postcodes table; mark how each row was placed."""
+    frame = frame.copy()
+    for c in ("lat", "lon", "postcode"):
+        if c not in frame.columns:
+            frame[c] = None
+    frame["postcode"] = normalise_postcode(frame["postcode"])
+    frame["lat"] = pd.to_numeric(frame["lat"]).astype("float64")
+    frame["lon"] = pd.to_numeric(frame["lon"]).astype("float64")
+    has = frame["lat"].notna() & frame["lon"].notna()
+    frame["placed_by"] = np.where(has, "given", None)
+    need = ~has & frame["postcode"].notna()
+    if need.any():
+        codes = list(frame.loc[need, "postcode"].unique())
+        found = {}
+        for i in range(0, len(codes), 500):
+            chunk = codes[i:i + 500]
+            q = ",".join("?" * len(chunk))
+            for pc, lat, lon in db.execute(
+                    f"select postcode, lat, lon from postcodes where postcode in ({q})", chunk):
+                found[pc] = (lat, lon)
+        idx = frame.index[need]
+        hit = [found.get(pc) for pc in frame.loc[need, "postcode"]]
+        frame.loc[idx, "lat"] = [h[0] if h else np.nan for h in hit]
+        frame.loc[idx, "lon"] = [h[1] if h else np.nan for h in hit]
+        frame.loc[idx, "placed_by"] = ["postcode" if h else None for h in hit]
+    return frame
+
+
+def _nearest_zone(db: sqlite_utils.Database, frame: pd.DataFrame) -> pd.DataFrame:
+    """Give rows with coordinates but no zone the zone whose centroid is nearest."""
+    frame = frame.copy()
+    if "zone_id" not in frame.columns:
+        frame["zone_id"] = None
+    zones = list(db.execute("select zone_id, lat, lon from zones where lat is not null "
+                            "and lon is not null"))
+    need = frame["zone_id"].isna() & frame["lat"].notna() & frame["lon"].notna()
+    if not zones or not need.any():
+        return frame
+    zid = np.array([z[0] for z in zones], dtype=object)
+    zlat = np.radians(np.array([z[1] for z in zones], dtype=float))
+    zlon = np.radians(np.array([z[2] for z in zones], dtype=float))
+    lat = np.radians(frame.loc[need, "lat"].to_numpy(dtype=float))
+    lon = np.radians(frame.loc[need, "lon"].to_numpy(dtype=float))
+    best = np.empty(len(lat), dtype=object)
+    for start in range(0, len(lat), 256):  # blocks keep memory flat on national files
+        la, lo = lat[start:start + 256, None], lon[start:start + 256, None]
+        a = (np.sin((zlat - la) / 2) ** 2
+             + np.cos(la) * np.cos(zlat) * np.sin((zlon - lo) / 2) ** 2)
+        best[start:start + 256] = zid[np.argmin(a, axis=1)]
+    frame.loc[need, "zone_id"] = best
+    return frame
+
+
+def _unplaced(frame: pd.DataFrame, key: str) -> list[dict]:
+    miss = frame["lat"].isna() | frame["lon"].isna()
+    return [{"id": r[key], "name": r.get("name"), "postcode": r.get("postcode")}
+            for r in _records(frame.loc[miss, [c for c in (key, "name", "postcode")
+                                                if c in frame.columns]])]
+
+
+def _stamp(records: list[dict]) -> list[dict]:
+    t = now()
+    for r in records:
+        r["updated_at"] = t
+    return records
+
+
+# ---------------------------------------------------------------------------------------------
+# Kinds
+
+
+def estimate_demand(frame: pd.DataFrame, params: ParameterSet) -> pd.Series:
+    """Weekly contact hours from population by age band, with the per-band rates as parameters."""
+    return (frame["population_65_74"].astype(float) * params["demand_rate_65_74"]
+            + frame["population_75_84"].astype(float) * params["demand_rate_75_84"]
+            + frame["population_85_plus"].astype(float) * params["demand_rate_85_plus"])
+
+
+def _zones(db, table: pd.DataFrame, file: str, params: ParameterSet) -> Batch:
+    zones = ZONE.validate(table, file)
+    batch = Batch("zones", file, len(table))
+    bands = {"population_65_74", "population_75_84", "population_85_plus"}
+    if bands <= set(zones.columns) and "population_65_plus" not in zones.columns:
+        zones["population_65_plus"] = zones[sorted(bands)].sum(axis=1, min_count=3)
+    if "demand_hours" not in zones.columns:
+        zones["demand_hours"] = np.nan
+    zones["demand_estimated"] = 0
+    if bands <= set(zones.columns):
+        est = zones["demand_hours"].isna() & zones[sorted(bands)].notna().all(axis=1)
+        zones.loc[est, "demand_hours"] = estimate_demand(zones.loc[est], params)
+        zones.loc[est, "demand_estimated"] = 1
+        if est.any():
+            batch.notes.append(f"demand estimated from population for {int(est.sum())} zones")
+    if "name" in zones.columns:
+        zones["name"] = zones["name"].where(zones["name"].notna(), zones["zone_id"])
+    else:
+        zones["name"] = zones["zone_id"]
+    batch.add("zones", _records(zones))
+    return batch
+
+
+def _providers(entity: Entity, kind: str) -> Callable:
+    def parse(db, table: pd.DataFrame, file: str, params: ParameterSet) -> Batch:
+        rows = entity.validate(table, file)
+        problems = _check_refs(rows, "zone_id", _ids(db, "zones", "zone_id"), "zone", file)
+        if problems:
+            raise ImportRejected(problems, file)
+        rows = _place(db, rows)
+        rows = _nearest_zone(db, rows)
+        if "nursing" in rows.columns:
+            rows["nursing"] = rows["nursing"].map({True: 1, False: 0, None: None})
+        batch = Batch(kind, file, len(table))
+        batch.unplaced = _unplaced(rows, entity.key)
+        batch.add(entity.table, _records(rows))
+        return batch
+
+    return parse
+
+
+def _sites(db, table: pd.DataFrame, file: str, params: ParameterSet) -> Batch:
+    rows = SITE.validate(table, file)
+    batch = Batch("sites", file, len(table))
+    if "name" not in rows.columns:
+        rows["name"] = rows["site_id"]
+    batch.add("sites", _records(rows))
+    return batch
+
+
+def _fees(db, table: pd.DataFrame, file: str, params: ParameterSet) -> Batch:
+    rows = FEE_RATE.validate(table, file)
+    providers = _ids(db, "homecare_providers", "provider_id") | _ids(db, "care_homes",
+                                                                      "provider_id")
+    problems = _check_refs(rows, "zone_id", _ids(db, "zones", "zone_id"), "zone", file)
+    problems += _check_refs(rows, "provider_id", providers, "provider", file)
+    unit_ok = np.where(rows["service"] == "homecare", rows["unit"] == "hour",
+                       rows["unit"] == "week")
+    for i in np.flatnonzero(~unit_ok):
+        problems.append(Problem(f"service '{rows['service'].iloc[i]}' is priced per "
+                                f"{'hour' if rows['service'].iloc[i] == 'homecare' else 'week'}"
+                                f", not per '{rows['unit'].iloc[i]}'", file, 2 + int(i), "unit"))
+    for c in ("provider_id", "zone_id", "fee_id", "note"):
+        if c not in rows.columns:
+            rows[c] = None
+    rows["fee_id"] = [r["fee_id"] or fee_id(r) for r in _records(rows)]
+    dup = rows["fee_id"].duplicated()
+    for i in np.flatnonzero(dup.to_numpy()):
+        problems.append(Problem(f"duplicate fee '{rows['fee_id'].iloc[i]}' (same funder, "
+                                "service, unit, date and scope as an earlier row)", file,
+                                2 + int(i), "effective_from"))
+    if problems:
+        raise ImportRejected(sorted(problems, key=lambda p: p.row or 0), file)
+    batch = Batch("fees", file, len(table))
+    batch.add("fee_rates", _records(rows))
+    return batch
+
+
+def _self_funders(db, table: pd.DataFrame, file: str, params: ParameterSet) -> Batch:
+    rows = SELF_FUNDER_FIGURE.validate(table, file)
+    for c in ("figure_id", "as_of"):
+        if c not in rows.columns:
+            rows[c] = None
+    rows["figure_id"] = [r["figure_id"] or f"{r['area_id']}:{r['service']}:{r['as_of'] or '*'}"
+                         for r in _records(rows)]
+    batch = Batch("self-funders", file, len(table))
+    batch.add("self_funder_figures", _records(rows))
+    return batch
+
+
+def _travel(db, table: pd.DataFrame, file: str, params: ParameterSet) -> Batch:
+    """Long form (provider_id, zone_id, minutes) or wide form (a row per zone, a column per base).
+
+    Ids are matched first, then names; anything matching neither is rejected. In wide form a
+    blank cell is a missing pair (the estimate of methodology section 2 fills it later).
+    """
+    zone_ids = _ids(db, "zones", "zone_id")
+    zone_names = _name_index(db, "zones", "zone_id")
+    base_ids = _ids(db, "homecare_providers", "provider_id") | _ids(db, "sites", "site_id")
+    base_names = {**_name_index(db, "sites", "site_id"),
+                  **_name_index(db, "homecare_providers", "provider_id")}
+    batch = Batch("travel", file, len(table))
+    cols = set(table.columns)
+    if {"provider_id", "zone_id", "minutes"} <= cols:
+        rows = TRAVEL.validate(table, file)
+        rows["zone_id"], p1 = _match(rows["zone_id"], zone_ids, zone_names, "zone", file,
+                                     "zone_id")
+        rows["provider_id"], p2 = _match(rows["provider_id"], base_ids, base_names,
+                                         "provider or site", file, "provider_id")
+        problems = p1 + p2
+        dup = rows.duplicated(["provider_id", "zone_id"])
+        for i in np.flatnonzero(dup.to_numpy()):
+            problems.append(Problem(f"duplicate pair {rows['provider_id'].iloc[i]} -> "
+                                    f"{rows['zone_id'].iloc[i]}", file, 2 + int(i), "zone_id"))
+        if problems:
+            raise ImportRejected(sorted(problems, key=lambda p: p.row or 0), file)
+    else:
+        rows = _wide_travel(table, file, zone_ids, zone_names, base_ids, base_names)
+        missing = len(table) * (len(table.columns) - 1) - len(rows)
+        if missing:
+            batch.notes.append(f"{missing} blank cells left as missing pairs (estimated later)")
+    rows["source"] = file
+    batch.add("travel_times", _records(rows[["provider_id", "zone_id", "minutes", "source"]]))
+    return batch
+
+
+def _name_index(db, table: str, key: str) -> dict[str, str]:
+    """Lower-cased name -> id, for names that identify one row only."""
+    out: dict[str, str] = {}
+    seen: dict[str, int] = {}
+    for id_, name in db.execute(f"select [{key}], name from [{table}] where name is not null"):
+        k = str(name).strip().lower()
+        seen[k] = seen.get(k, 0) + 1
+        out[k] = id_
+    return {k: v for k, v in out.items() if seen[k] == 1}
+
+
+def _match(values: pd.Series, ids: set[str], names: dict[str, str], what: str, file: str,
+           column: str, first_row: int = 2) -> tuple[pd.Series, list[Problem]]:
+    resolved = [v if v in ids else names.get(str(v).strip().lower()) for v in values]
+    problems = [Problem(f"'{v}' matches no {what} id or name", file, first_row + i, column)
+                for i, (v, r) in enumerate(zip(values, resolved, strict=True)) if r is None]
+    return pd.Series(resolved, index=values.index, dtype=object), problems
+
+
+def _wide_travel(table: pd.DataFrame, file: str, zone_ids, zone_names, base_ids,
+                 base_names) -> pd.DataFrame:
+    if len(table.columns) < 2:
+        raise ImportRejected([Problem(
+            "travel needs columns provider_id, zone_id, minutes (long form) or a zone column "
+            "followed by one column per provider or site (wide form)", file, 1)], file)
+    zone_col = table.columns[0]
+    zones, problems = _match(table[zone_col], zone_ids, zone_names, "zone", file, zone_col)
+    bases = {}
+    for col in table.columns[1:]:
+        b = col if col in base_ids else base_names.get(col.strip().lower())
+        if b is None:
+            problems.append(Problem(f"column '{col}' matches no provider or site id or name",
+                                    file, 1, col))
+        bases[col] = b
+    dup = zones.duplicated() & zones.notna()
+    for i in np.flatnonzero(dup.to_numpy()):
+        problems.append(Problem(f"zone '{table[zone_col].iloc[i]}' appears twice", file,
+                                2 + int(i), zone_col))
+    values = table[table.columns[1:]]
+    blank = values == ""
+    nums = values.apply(lambda s: pd.to_numeric(s.str.replace(",", ""), errors="coerce"))
+    bad = nums.isna() & ~blank
+    neg = nums < 0
+    for r, c in zip(*np.nonzero(bad.to_numpy()), strict=True):
+        problems.append(Problem(f"'{values.iat[r, c]}' is not a number of minutes", file,
+                                2 + int(r), values.columns[c]))
+    for r, c in zip(*np.nonzero(neg.to_numpy()), strict=True):
+        problems.append(Problem(f"minutes cannot be negative (got {values.iat[r, c]})", file,
+                                2 + int(r), values.columns[c]))
+    if problems:
+        raise ImportRejected(sorted(problems, key=lambda p: (p.row or 0, p.column or "")), file)
+    nums.index = zones.to_numpy()
+    nums.columns = [bases[c] for c in nums.columns]
+    long = nums.stack().reset_index()
+    long.columns = ["zone_id", "provider_id", "minutes"]
+    return long
+
+
+def _postcodes(db, table: pd.DataFrame, file: str, params: ParameterSet) -> Batch:
+    cols = {c.lower(): c for c in table.columns}
+    pc = next((cols[c] for c in ("postcode", "pcd", "pcds", "postcode_") if c in cols), None)
+    lat = next((cols[c] for c in ("lat", "latitude") if c in cols), None)
+    lon = next((cols[c] for c in ("lon", "long", "longitude") if c in cols), None)
+    missing = [n for n, c in (("postcode", pc), ("lat", lat), ("lon", lon)) if c is None]
+    if missing:
+        raise ImportRejected([Problem(f"missing column '{m}'", file, 1, m) for m in missing],
+                             file)
+    frame = pd.DataFrame({"postcode": normalise_postcode(table[pc]),
+                          "lat": pd.to_numeric(table[lat], errors="coerce"),
+                          "lon": pd.to_numeric(table[lon], errors="coerce")})
+    problems = []
+    for col, lo, hi in (("lat", -90, 90), ("lon", -180, 180)):
+        raw = table[lat if col == "lat" else lon]
+        bad = (frame[col].isna() & (raw != "")) | (frame[col] < lo) | (frame[col] > hi)
+        problems += [Problem(f"'{raw.iloc[i]}' is not a valid {col}", file, 2 + int(i),
+                             lat if col == "lat" else lon)
+                     for i in np.flatnonzero(bad.to_numpy())[:200]]
+    if problems:
+        raise ImportRejected(problems, file)
+    frame = frame.dropna().drop_duplicates("postcode", keep="last")
+    batch = Batch("postcodes", file, len(table))
+    batch.add("postcodes", _records(frame))
+    batch.after_write.append(_place_everything)
+    return batch
+
+
+def _place_everything(db: sqlite_utils.Database) -> dict[str, int]:
+    """Place providers, care homes and CQC locations that have a postcode but no coordinates."""
+    placed = {}
+    for table in ("homecare_providers", "care_homes", "cqc_locations"):
+        extra = ", placed_by = 'postcode'" if table != "cqc_locations" else ""
+        cur = db.execute(
+            f"update [{table}] set lat = (select p.lat from postcodes p where p.postcode = "
+            f"[{table}].postcode), lon = (select p.lon from postcodes p where p.postcode = "
+            f"[{table}].postcode){extra} where (lat is null or lon is null) and postcode in "
+            f"(select postcode from postcodes)")
+        placed[f"{table} placed"] = cur.rowcount
+    return placed
+
+
+AGE_BANDS = {"population_65_74": range(65, 75), "population_75_84": range(75, 85)}
+
+
+def _population(db, table: pd.DataFrame, file: str, params: ParameterSet) -> Batch:
+    """ONS LSOA population by single year of age (columns 0..89 and 90+)."""
+    cols = set(table.columns)
+    key = next((c for c in ("lsoa11_code", "lsoa21_code", "LSOA 2021 Code", "LSOA Code",
+                            "zone_id") if c in cols), None)
+    need = [str(a) for a in range(65, 90)] + ["90+"]
+    missing = ([] if key else ["lsoa11_code"]) + [c for c in need if c not in cols]
+    if missing:
+        raise ImportRejected([Problem(f"missing column '{c}'", file, 1, c) for c in missing],
+                             file)
+    name_col = next((c for c in ("lsoa11_name", "lsoa21_name", "LSOA 2021 Name", "LSOA Name")
+                     if c in cols), None)
+    ages = [str(a) for a in range(0, 90) if str(a) in cols] + ["90+"]
+    nums = table[ages].apply(lambda s: pd.to_numeric(s.str.replace(",", ""), errors="coerce"))
+    problems = [Problem(f"'{table[ages].iat[r, c]}' is not a number", file, 2 + int(r),
+                        ages[c]) for r, c in zip(*np.nonzero((nums.isna() | (nums < 0))
+                                                             .to_numpy()), strict=True)][:200]
+    dup = table[key].duplicated()
+    problems += [Problem(f"duplicate id '{table[key].iloc[i]}'", file, 2 + int(i), key)
+                 for i in np.flatnonzero(dup.to_numpy())]
+    problems += [Problem("zone id is blank", file, 2 + int(i), key)
+                 for i in np.flatnonzero((table[key] == "").to_numpy())]
+    if problems:
+        raise ImportRejected(problems, file)
+    out = pd.DataFrame({"zone_id": table[key]})
+    if "total_population" in cols:
+        out["population_total"] = pd.to_numeric(table["total_population"], errors="coerce")
+    else:
+        out["population_total"] = nums.sum(axis=1)
+    for band, years in AGE_BANDS.items():
+        out[band] = nums[[str(a) for a in years]].sum(axis=1)
+    out["population_85_plus"] = nums[[str(a) for a in range(85, 90)] + ["90+"]].sum(axis=1)
+    out["population_65_plus"] = out[["population_65_74", "population_75_84",
+                                     "population_85_plus"]].sum(axis=1)
+    existing = {r[0]: (r[1], r[2]) for r in db.execute(
+        "select zone_id, demand_hours, demand_estimated from zones")}
+    estimate = estimate_demand(out, params)
+    keep_given = [zid in existing and existing[zid][0] is not None and not existing[zid][1]
+                  for zid in out["zone_id"]]
+    out["demand_hours"] = np.where(keep_given, np.nan, estimate)
+    out["demand_estimated"] = np.where(keep_given, 0, 1)
+    records = _records(out)
+    for r, keep in zip(records, keep_given, strict=True):
+        if keep:  # a demand figure given by the commissioner beats the estimate
+            del r["demand_hours"], r["demand_estimated"]
+    if name_col:
+        for r, name in zip(records, table[name_col], strict=True):
+            r["name"] = name or r["zone_id"]
+    batch = Batch("population", file, len(table))
+    batch.add("zones", records)
+    n_est = int(sum(1 for k in keep_given if not k))
+    batch.notes.append(f"demand estimated from population for {n_est} zones "
+                       f"({len(records) - n_est} keep a demand given on import)")
+    return batch
+
+
+def _rurality(db, table: pd.DataFrame, file: str, params: ParameterSet) -> Batch:
+    """ONS Rural-Urban Classification (2011 A1..E2 codes or 2021 classes) folded to four classes."""
+    cols = set(table.columns)
+    key = next((c for c in ("lsoa11_code", "lsoa21_code", "LSOA11CD", "LSOA21CD", "zone_id")
+                if c in cols), None)
+    code_col = next((c for c in ("ruc11_code", "RUC11CD", "ruc21_code", "RUC21CD", "ruc_code")
+                     if c in cols), None)
+    class_col = next((c for c in ("classification", "RUC21NM", "RUC11", "ruc21_name")
+                      if c in cols), None)
+    if key is None or (code_col is None and class_col is None):
+        missing = (["lsoa11_code"] if key is None else []) + (
+            ["ruc11_code"] if code_col is None and class_col is None else [])
+        raise ImportRejected([Problem(f"missing column '{c}' (RUC 2011 codes A1..E2 or RUC "
+                                      "2021 classes)", file, 1, c) for c in missing], file)
+    classes, problems = [], []
+    for i, (code, label) in enumerate(zip(table[code_col] if code_col else [""] * len(table),
+                                          table[class_col] if class_col else [""] * len(table),
+                                          strict=True)):
+        folded = fold_rurality(code, label)
+        if folded is None:
+            problems.append(Problem(f"'{code or label}' is not a RUC 2011 code ("
+                                    f"{', '.join(sorted(RUC2011))}) or RUC 2021 class",
+                                    file, 2 + i, code_col or class_col))
+        classes.append(folded)
+    dup = table[key].duplicated()
+    problems += [Problem(f"duplicate id '{table[key].iloc[i]}'", file, 2 + int(i), key)
+                 for i in np.flatnonzero(dup.to_numpy())]
+    if problems:
+        raise ImportRejected(problems, file)
+    out = pd.DataFrame({"zone_id": table[key], "rurality": classes,
+                        "ruc_code": table[code_col] if code_col else table[class_col]})
+    batch = Batch("rurality", file, len(table))
+    batch.add("zones", _records(out))
+    counts = out["rurality"].value_counts().to_dict()
+    batch.notes.append("rurality classes: " + ", ".join(f"{k} {counts.get(k, 0)}"
+                                                        for k in RURALITY_CLASSES))
+    return batch
+
+
+# CQC -----------------------------------------------------------------------------------------
+
+CQC_RATINGS_COLUMNS = ("Location ID", "Location Name", "Domain", "Latest Rating")
+CQC_HSCA_COLUMNS = ("Location ID", "Location Name", "Care homes beds")
+RATING_ORDER = ("Outstanding", "Good", "Requires improvement", "Inadequate")
+
+
+def _cqc(db, table: pd.DataFrame, file: str, params: ParameterSet) -> Batch:
+    cols = set(table.columns)
+    if set(CQC_RATINGS_COLUMNS) <= cols:
+        locations = _cqc_ratings(table, file)
+    elif set(CQC_HSCA_COLUMNS) <= cols:
+        locations = _cqc_hsca(table, file)
+    else:
+        missing = [c for c in CQC_RATINGS_COLUMNS if c not in cols]
+        raise ImportRejected([Problem(
+            f"not a CQC ratings export or HSCA active locations file: missing column '{c}'",
+            file, 1, c) for c in missing], file)
+    locations = _place(db, locations.rename(columns={"location_id": "provider_id"}))
+    locations = locations.rename(columns={"provider_id": "location_id"})
+    batch = Batch("cqc", file, len(table))
+    stamp = locations.copy()
+    batch.add("cqc_locations", _records(stamp.drop(columns=["placed_by"])))
+    common = ["provider_id", "name", "postcode", "lat", "lon", "group_id", "group_name",
+              "cqc_rating", "cqc_rating_date", "la_name", "placed_by"]
+    social = locations.rename(columns={"location_id": "provider_id"})
+    social = _nearest_zone(db, social)
+    homes = social[social["care_home"] == 1]
+    home_cols = common + ["zone_id"] + (["beds"] if homes["beds"].notna().any() else [])
+    if "beds" in home_cols:
+        # beds only where the file gives them: never blank out beds imported from elsewhere
+        with_beds = homes[homes["beds"].notna()]
+        batch.add("care_homes", _records(with_beds[home_cols]))
+        batch.add("care_homes", _records(homes[homes["beds"].isna()][common + ["zone_id"]]))
+    else:
+        batch.add("care_homes", _records(homes[home_cols]))
+    agencies = social[social["homecare"] == 1]
+    batch.add("homecare_providers", _records(agencies[common + ["zone_id"]]))
+    other = locations[(locations["care_home"] == 0) & (locations["homecare"] == 0)]
+    if len(other):
+        kinds = other["inspection_category"].fillna("other").value_counts()
+        batch.notes.append(f"{len(other)} locations are not adult social care and are kept in "
+                           "cqc_locations only: " + ", ".join(f"{k} {v}" for k, v in
+                                                                kinds.items()))
+    placed_social = social[(social["care_home"] == 1) | (social["homecare"] == 1)]
+    batch.unplaced = _unplaced(placed_social, "provider_id")
+    return batch
+
+
+def _cqc_date(series: pd.Series) -> pd.Series:
+    parsed = pd.to_datetime(series, errors="coerce", format="%m/%d/%Y")
+    alt = pd.to_datetime(series, errors="coerce", format="mixed", dayfirst=True)
+    parsed = parsed.fillna(alt)
+    return parsed
+
+
+def _cqc_ratings(table: pd.DataFrame, file: str) -> pd.DataFrame:
+    problems = [Problem("Location ID is blank", file, 2 + int(i), "Location ID")
+                for i in np.flatnonzero((table["Location ID"] == "").to_numpy())]
+    if problems:
+        raise ImportRejected(problems, file)
+    t = table.copy()
+    t["_date"] = _cqc_date(t.get("Publication Date", pd.Series([""] * len(t))))
+    group = t.get("Service / Population Group", pd.Series([""] * len(t), index=t.index))
+    t["_group"] = group
+    first = t.drop_duplicates("Location ID", keep="first").set_index("Location ID")
+    overall = t[t["Domain"].str.lower() == "overall"].copy()
+    # the location's own overall rating is the 'Overall' group row; else the latest overall row
+    overall["_rank"] = (overall["_group"].str.lower() != "overall").astype(int)
+    overall = overall.sort_values(["Location ID", "_rank", "_date"],
+                                  ascending=[True, True, False])
+    best = overall.drop_duplicates("Location ID").set_index("Location ID")
+    groups = t.groupby("Location ID")["_group"].agg(lambda s: set(s.str.lower()))
+    ids = first.index
+    care_home_flag = first.get("Care Home?", pd.Series("", index=ids)).str.upper() == "Y"
+    category = first.get("Location Primary Inspection Category", pd.Series("", index=ids))
+    loc_type = first.get("Location Type", pd.Series("", index=ids))
+    community = category.str.lower().str.contains("community based adult social care")
+    care_home = care_home_flag | groups.reindex(ids).map(lambda g: "care homes" in g)
+    homecare = community | groups.reindex(ids).map(
+        lambda g: bool(g & {"homecare", "supported living"}))
+    out = pd.DataFrame({
+        "location_id": ids,
+        "name": first["Location Name"].to_numpy(),
+        "location_type": loc_type.to_numpy(),
+        "inspection_category": category.to_numpy(),
+        "care_home": care_home.astype(int).to_numpy(),
+        "homecare": homecare.astype(int).to_numpy(),
+        "beds": np.nan,
+        "postcode": first.get("Location Post Code", pd.Series(None, index=ids)).to_numpy(),
+        "lat": np.nan, "lon": np.nan,
+        "la_name": first.get("Location Local Authority", pd.Series(None, index=ids)).to_numpy(),
+        "group_id": first.get("Provider ID", pd.Series(None, index=ids)).to_numpy(),
+        "group_name": first.get("Provider Name", pd.Series(None, index=ids)).to_numpy(),
+        "cqc_rating": best["Latest Rating"].reindex(ids).to_numpy(),
+        "cqc_rating_date": best["_date"].reindex(ids).dt.strftime("%Y-%m-%d").to_numpy(),
+    })
+    out["role"] = np.select([out.care_home.eq(1) & out.homecare.eq(1), out.care_home.eq(1),
+                             out.homecare.eq(1)], ["care home and home care", "care home",
+                                                   "home care"], "other")
+    return out.replace({"": None, "-": None})
+
+
+def _cqc_hsca(table: pd.DataFrame, file: str) -> pd.DataFrame:
+    t = table
+    problems = [Problem("Location ID is blank", file, 2 + int(i), "Location ID")
+                for i in np.flatnonzero((t["Location ID"] == "").to_numpy())]
+    beds = pd.to_numeric(t["Care homes beds"].str.replace(",", ""), errors="coerce")
+    bad = (beds.isna() & (t["Care homes beds"] != "")) | (beds < 0)
+    problems += [Problem(f"beds '{t['Care homes beds'].iloc[i]}' must be a whole number >= 0",
+                         file, 2 + int(i), "Care homes beds") for i in np.flatnonzero(bad)]
+    lat = pd.to_numeric(t.get("Location Latitude", pd.Series([""] * len(t))), errors="coerce")
+    lon = pd.to_numeric(t.get("Location Longitude", pd.Series([""] * len(t))), errors="coerce")
+    dup = t["Location ID"].duplicated()
+    problems += [Problem(f"duplicate id '{t['Location ID'].iloc[i]}'", file, 2 + int(i),
+                         "Location ID") for i in np.flatnonzero(dup.to_numpy())]
+    if problems:
+        raise ImportRejected(problems, file)
+
+    def flag(col: str) -> pd.Series:
+        return (t[col].str.upper().isin(["Y", "YES", "TRUE", "1"]) if col in t.columns
+                else pd.Series(False, index=t.index))
+
+    service_home = flag("Service type - Care home service with nursing") | flag(
+        "Service type - Care home service without nursing")
+    care_home = (t.get("Care home?", t.get("Care Home?", pd.Series("", index=t.index)))
+                 .str.upper().eq("Y")) | service_home | (beds.fillna(0) > 0)
+    homecare = flag("Service type - Domiciliary care service") | flag(
+        "Service type - Supported living service") | flag(
+        "Service type - Extra Care housing services")
+    rating = t.get("Location Latest Overall Rating", pd.Series(None, index=t.index))
+    date = _cqc_date(t.get("Publication Date", pd.Series("", index=t.index)))
+    out = pd.DataFrame({
+        "location_id": t["Location ID"], "name": t["Location Name"],
+        "location_type": t.get("Location Type/Sector", pd.Series(None, index=t.index)),
+        "inspection_category": t.get("Location Inspection Directorate",
+                                     pd.Series(None, index=t.index)),
+        "care_home": care_home.astype(int), "homecare": homecare.astype(int),
+        "beds": beds.where(beds > 0), "postcode": t.get("Location Postal Code",
+                                                        t.get("Location Post Code")),
+        "lat": lat, "lon": lon,
+        "la_name": t.get("Location Local Authority", pd.Series(None, index=t.index)),
+        "group_id": t.get("Provider ID", pd.Series(None, index=t.index)),
+        "group_name": t.get("Provider Name", pd.Series(None, index=t.index)),
+        "cqc_rating": rating, "cqc_rating_date": date.dt.strftime("%Y-%m-%d"),
+    })
+    if "Service type - Care home service with nursing" in t.columns:
+        out["nursing"] = flag("Service type - Care home service with nursing").astype(int)
+    out["role"] = np.select([out.care_home.eq(1) & out.homecare.eq(1), out.care_home.eq(1),
+                             out.homecare.eq(1)], ["care home and home care", "care home",
+                                                   "home care"], "other")
+    return out.replace({"": None, "-": None}).reset_index(drop=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Registry and the transaction
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    description: str
+    parse: Callable[[sqlite_utils.Database, pd.DataFrame, str, ParameterSet], Batch]
+
+
+KINDS: dict[str, Kind] = {k.name: k for k in (
+    Kind("zones", "zones (zone_id, name, lat, lon, rurality, demand_hours, ...)", _zones),
+    Kind("homecare-providers", "home-care providers (provider_id, name, capacity_hours, ...)",
+         _providers(HOMECARE_PROVIDER, "homecare-providers")),
+    Kind("care-homes", "care homes (provider_id, name, beds, occupancy, fees, costs, ...)",
+         _providers(CARE_HOME, "care-homes")),
+    Kind("sites", "candidate bases for site selection (site_id, name, lat, lon, capacity_hours)",
+         _sites),
+    Kind("fees", "fee rates (funder, service, unit, amount, effective_from, scope)", _fees),
+    Kind("self-funders", "self-funder figures (area_id, service, self_funder_share, ...)",
+         _self_funders),
+    Kind("travel", "travel minutes, long (provider_id, zone_id, minutes) or wide form", _travel),
+    Kind("cqc", "CQC ratings export or HSCA active locations file", _cqc),
+    Kind("postcodes", "postcode to lat/lon (e.g. Code-Point Open with lat, lon)", _postcodes),
+    Kind("population", "ONS LSOA population by single year of age", _population),
+    Kind("rurality", "ONS Rural-Urban Classification (2011 or 2021) per LSOA", _rurality),
+)}
+
+
+def parse_file(db: sqlite_utils.Database, kind: str, path: str | Path,
+               params: ParameterSet | None = None, display_name: str | None = None) -> Batch:
+    """Read and check a file against the store without writing anything."""
+    if kind not in KINDS:
+        raise ImportRejected([Problem(f"unknown import kind '{kind}'; kinds: "
+                                      f"{', '.join(KINDS)}")], display_name or str(path))
+    name = display_name or Path(path).name
+    table = read_table(path, name)
+    if table.empty:
+        raise ImportRejected([Problem("the file has a header but no data rows", name, 2)], name)
+    return KINDS[kind].parse(db, table, name, params or ParameterSet())
+
+
+def import_file(db: sqlite_utils.Database, kind: str, path: str | Path, *,
+                user: str | None = None, params: ParameterSet | None = None,
+                display_name: str | None = None) -> ImportSummary:
+    """Import one file as `kind`: all rows or none. Return what was written."""
+    name = display_name or Path(path).name
+    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest() if Path(path).exists() else ""
+    started = now()
+    batch = parse_file(db, kind, path, params, name)
+    by_type: dict[str, int] = {}
+    with db.atomic():
+        for table, records in batch.upserts.items():
+            if not records:
+                continue
+            pk = db[table].pks
+            db[table].upsert_all(_stamp(records) if "updated_at" in db[table].columns_dict
+                                 else records, pk=pk[0] if len(pk) == 1 else tuple(pk),
+                                 alter=False, batch_size=2000)
+            by_type[table] = by_type.get(table, 0) + len(records)
+        for hook in batch.after_write:
+            for k, v in hook(db).items():
+                batch.notes.append(f"{k}: {v}")
+        previous = list(db.execute("select id from imports where content_hash = ? and kind = ? "
+                                   "order by id desc limit 1", [digest, kind]))
+        if previous:
+            batch.notes.append(f"same content as import #{previous[0][0]}: rows upserted, "
+                               "nothing doubled")
+        row = db["imports"].insert({
+            "kind": kind, "file_name": name, "content_hash": digest, "user": user,
+            "started_at": started, "finished_at": now(), "status": "imported",
+            "rows_read": batch.rows_read, "records": sum(by_type.values()),
+            "by_type": json.dumps(by_type), "rejected": 0,
+            "unplaced": json.dumps(batch.unplaced[:1000]), "message": "\n".join(batch.notes),
+        })
+    return ImportSummary(int(row.last_pk), kind, name, digest, batch.rows_read, by_type,
+                         batch.unplaced, batch.notes)
