@@ -506,6 +506,14 @@ def _place_everything(db: sqlite_utils.Database) -> dict[str, int]:
     return placed
 
 
+def _still_unplaced(db: sqlite_utils.Database) -> list[dict]:
+    out = []
+    for table in ("homecare_providers", "care_homes"):
+        out += [{"id": r[0], "name": r[1], "postcode": r[2], "table": table} for r in db.execute(
+            f"select provider_id, name, postcode from [{table}] where lat is null or lon is null")]
+    return out
+
+
 AGE_BANDS = {"population_65_74": range(65, 75), "population_75_84": range(75, 85)}
 
 
@@ -632,12 +640,16 @@ def _cqc(db, table: pd.DataFrame, file: str, params: ParameterSet) -> Batch:
     social = locations.rename(columns={"location_id": "provider_id"})
     social = _nearest_zone(db, social)
     homes = social[social["care_home"] == 1]
-    home_cols = common + ["zone_id"] + (["beds"] if homes["beds"].notna().any() else [])
+    if "nursing" in homes.columns:
+        common_homes = common + ["nursing"]
+    else:
+        common_homes = common
+    home_cols = common_homes + ["zone_id"] + (["beds"] if homes["beds"].notna().any() else [])
     if "beds" in home_cols:
         # beds only where the file gives them: never blank out beds imported from elsewhere
         with_beds = homes[homes["beds"].notna()]
         batch.add("care_homes", _records(with_beds[home_cols]))
-        batch.add("care_homes", _records(homes[homes["beds"].isna()][common + ["zone_id"]]))
+        batch.add("care_homes", _records(homes[homes["beds"].isna()][common_homes + ["zone_id"]]))
     else:
         batch.add("care_homes", _records(homes[home_cols]))
     agencies = social[social["homecare"] == 1]
@@ -815,13 +827,22 @@ def import_file(db: sqlite_utils.Database, kind: str, path: str | Path, *,
             if not records:
                 continue
             pk = db[table].pks
-            db[table].upsert_all(_stamp(records) if "updated_at" in db[table].columns_dict
-                                 else records, pk=pk[0] if len(pk) == 1 else tuple(pk),
-                                 alter=False, batch_size=2000)
+            if "updated_at" in db[table].columns_dict:
+                records = _stamp(records)
+            # sqlite-utils writes the union of keys (absent ones as NULL), so upsert records
+            # with different key sets separately: an absent column is left as it was.
+            groups: dict[tuple, list[dict]] = {}
+            for rec in records:
+                groups.setdefault(tuple(rec), []).append(rec)
+            for group in groups.values():
+                db[table].upsert_all(group, pk=pk[0] if len(pk) == 1 else tuple(pk),
+                                     alter=False, batch_size=2000)
             by_type[table] = by_type.get(table, 0) + len(records)
         for hook in batch.after_write:
             for k, v in hook(db).items():
                 batch.notes.append(f"{k}: {v}")
+        if batch.after_write:  # placement changed: report what is still without coordinates
+            batch.unplaced = _still_unplaced(db)
         previous = list(db.execute("select id from imports where content_hash = ? and kind = ? "
                                    "order by id desc limit 1", [digest, kind]))
         if previous:

@@ -95,7 +95,7 @@ def _m003_cqc_locations(db: sqlite_utils.Database) -> None:
     """Every location of a CQC file, social care or not, so an import accounts for all of them."""
     db["cqc_locations"].create({
         "location_id": str, "name": str, "location_type": str, "inspection_category": str,
-        "care_home": int, "homecare": int, "beds": int, "postcode": str, "lat": float,
+        "care_home": int, "homecare": int, "nursing": int, "beds": int, "postcode": str, "lat": float,
         "lon": float, "la_name": str, "group_id": str, "group_name": str, "cqc_rating": str,
         "cqc_rating_date": str, "role": str, "updated_at": str,
     }, pk="location_id")
