@@ -87,7 +87,7 @@ def _zones(rng: np.random.Generator, n: int, params: ParameterSet) -> pd.DataFra
     rows = []
     city = [s for s in SETTLEMENTS if s[1] == "city"][0]
     towns = [s for s in SETTLEMENTS if s[1] == "town"]
-    for i in range(counts["urban"]):
+    for _ in range(counts["urban"]):
         r, a = rng.gamma(2.0, 1.3), rng.uniform(0, 2 * math.pi)
         rows.append(("urban", city[2] + r * math.cos(a), city[3] + r * math.sin(a), city[0]))
     for i in range(counts["town"]):
@@ -196,9 +196,8 @@ def _homes(rng: np.random.Generator, n: int, zones: pd.DataFrame) -> pd.DataFram
     cost = np.where(nursing, 1060.0, 790.0) * rng.uniform(0.9, 1.12, n) * np.where(
         beds < 25, 1.06, 1.0)  # small homes lose economies of scale
     capital = rng.uniform(85, 140, n)
-    names = []
-    for i in range(n):
-        names.append(f"{FIRST[rng.integers(len(FIRST))]} {HOME_SUFFIX[rng.integers(8)]}")
+    names = [f"{FIRST[rng.integers(len(FIRST))]} {HOME_SUFFIX[rng.integers(8)]}"
+             for _ in range(n)]
     groups = [GROUPS[i % 4] if i % 3 == 0 else (f"P-H{i + 1:03d}", names[i]) for i in range(n)]
     return pd.DataFrame({
         "provider_id": [f"CH{i + 1:03d}" for i in range(n)], "name": names,
