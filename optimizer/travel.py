@@ -1,0 +1,291 @@
+"""Travel minutes from provider bases to zones, and the travel cost of care (methodology s2).
+
+One-way minutes `t[i,j]` come from an imported matrix where it has the pair, else from the
+straight-line estimate `t = access_minutes + 60 * haversine_km / crow_kmh`. Serving zone `i`
+from base `j` costs `tau[i,j] = (60 / visit_minutes) * (2 t[i,j] / visits_per_run + hop[i])`
+travel minutes per contact hour.
+
+Everything here works on arrays. The coverage LP only needs the pairs within the travel limit,
+so `candidate_pairs` finds them with a k-d tree on the unit sphere (no dense zone x provider
+matrix), which is what lets a national instance (33,000 x 10,000) fit in memory.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+
+from market.entities import TRAVEL
+from market.errors import ImportRejected, InvalidInput, Problem
+from market.parameters import RURALITY_CLASSES, ParameterSet
+
+EARTH_RADIUS_KM = 6371.0088
+
+
+def haversine_km(lat1, lon1, lat2, lon2, radius_km: float = EARTH_RADIUS_KM) -> np.ndarray:
+    """Return great-circle km between points given in degrees (arrays broadcast)."""
+    p1, p2 = np.radians(lat1), np.radians(lat2)
+    dphi = p2 - p1
+    dlmb = np.radians(lon2) - np.radians(lon1)
+    a = np.sin(dphi / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dlmb / 2) ** 2
+    return 2 * radius_km * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
+
+
+def estimate_minutes(km, access_minutes: float = 5.0, crow_kmh: float = 45.0) -> np.ndarray:
+    """Return the estimated one-way car minutes for a straight-line distance in km."""
+    return access_minutes + 60.0 * np.asarray(km, dtype=float) / crow_kmh
+
+
+def tau_minutes(t, hop, visit_minutes: float = 45.0, visits_per_run: float = 6.0) -> np.ndarray:
+    """Return travel minutes per contact hour for one-way minutes `t` and hop minutes `hop`."""
+    return (60.0 / visit_minutes) * (2.0 * np.asarray(t, float) / visits_per_run
+                                     + np.asarray(hop, float))
+
+
+def hop_minutes(zones: pd.DataFrame, params: ParameterSet) -> np.ndarray:
+    """Return each zone's hop minutes: its own value where given, else by its rurality.
+
+    A zone with neither a hop value nor a known rurality is an error (the cost of serving it
+    would be a guess).
+    """
+    n = len(zones)
+    own = (pd.to_numeric(zones["hop_minutes"], errors="coerce").to_numpy(float)
+           if "hop_minutes" in zones else np.full(n, np.nan))
+    rur = (zones["rurality"].astype("object").where(zones["rurality"].notna(), None)
+           if "rurality" in zones else pd.Series([None] * n, dtype="object"))
+    by_class = {r: params.hop_minutes(r) for r in RURALITY_CLASSES}
+    from_class = np.array([by_class.get(str(r).strip().lower(), np.nan) if r is not None
+                           else np.nan for r in rur], dtype=float)
+    hop = np.where(np.isnan(own), from_class, own)
+    bad = np.flatnonzero(np.isnan(hop))
+    if len(bad):
+        ids = ", ".join(map(str, zones["zone_id"].iloc[bad[:10]]))
+        raise InvalidInput(f"{len(bad)} zone(s) have neither hop_minutes nor a rurality class "
+                           f"({', '.join(RURALITY_CLASSES)}): {ids}")
+    if (hop < 0).any():
+        raise InvalidInput("hop_minutes cannot be negative")
+    return hop
+
+
+# --------------------------------------------------------------------------------------------
+# Calibration
+
+
+@dataclass(frozen=True)
+class TravelFit:
+    """Least-squares fit of `t = access_minutes + 60 km / crow_kmh` to a matrix's pairs."""
+
+    access_minutes: float
+    crow_kmh: float
+    pairs: int
+    median_abs_error_minutes: float
+    median_abs_pct_error: float  # a share: 0.13 is 13%
+    median_abs_pct_error_upto_75: float | None  # on trips of at most 75 minutes, as in s2
+    default_median_abs_pct_error: float  # the parameters' pair on the same pairs, to compare
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def calibrate(km, minutes, access_minutes: float = 5.0, crow_kmh: float = 45.0,
+              max_minutes: float | None = None) -> TravelFit:
+    """Fit `access_minutes` and `crow_kmh` to observed minutes by ordinary least squares.
+
+    `access_minutes`/`crow_kmh` are the pair in use, reported alongside for comparison.
+    `max_minutes` restricts the fit to pairs of at most that many observed minutes. Raises
+    InvalidInput when the pairs cannot determine a positive speed.
+    """
+    km = np.asarray(km, float).ravel()
+    t = np.asarray(minutes, float).ravel()
+    ok = np.isfinite(km) & np.isfinite(t)
+    if max_minutes is not None:
+        ok &= t <= max_minutes
+    km, t = km[ok], t[ok]
+    if len(t) < 3 or np.ptp(km) <= 0:
+        raise InvalidInput(f"cannot fit travel speed: {len(t)} usable pair(s) with coordinates "
+                           "(need at least 3 at different distances)")
+    design = np.column_stack([np.ones_like(km), km])
+    (a, b), *_ = np.linalg.lstsq(design, t, rcond=None)
+    if not b > 0:
+        raise InvalidInput(f"cannot fit travel speed: minutes do not grow with distance "
+                           f"(slope {b:.4g} minutes per km)")
+
+    def errors(pred: np.ndarray) -> tuple[float, float]:
+        err = np.abs(pred - t)
+        pct = err[t > 0] / t[t > 0]
+        return float(np.median(err)), float(np.median(pct)) if len(pct) else math.nan
+
+    pred = a + b * km
+    mdae, mdape = errors(pred)
+    short = t <= 75
+    upto = (float(np.median(np.abs(pred[short] - t[short]) / t[short]))
+            if short.any() and (t[short] > 0).all() else None)
+    _, default_mdape = errors(estimate_minutes(km, access_minutes, crow_kmh))
+    return TravelFit(float(a), float(60.0 / b), int(len(t)), mdae, mdape, upto, default_mdape)
+
+
+# --------------------------------------------------------------------------------------------
+# Matrices
+
+
+def read_matrix(travel: pd.DataFrame, zone_ids: pd.Index, provider_ids: pd.Index,
+                file: str | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Validate an imported travel matrix and return (zone index, provider index, minutes).
+
+    `travel` has columns provider_id, zone_id, minutes. Blank, NaN, negative or non-numeric
+    minutes, ids not in the market and repeated pairs reject the matrix with file/row/column.
+    """
+    typed = TRAVEL.validate(travel, file)
+    rows = np.arange(2, 2 + len(typed))
+    zi = zone_ids.get_indexer(typed["zone_id"])
+    pj = provider_ids.get_indexer(typed["provider_id"])
+    problems: list[Problem] = []
+    for pos in np.flatnonzero(zi < 0)[:200]:
+        problems.append(Problem(f"unknown zone '{typed['zone_id'].iloc[pos]}'", file,
+                                int(rows[pos]), "zone_id"))
+    for pos in np.flatnonzero(pj < 0)[:200]:
+        problems.append(Problem(f"unknown provider or site '{typed['provider_id'].iloc[pos]}'",
+                                file, int(rows[pos]), "provider_id"))
+    if not problems:
+        key = zi.astype(np.int64) * max(len(provider_ids), 1) + pj
+        dup = pd.Series(key).duplicated().to_numpy()
+        for pos in np.flatnonzero(dup)[:200]:
+            problems.append(Problem(
+                f"repeated pair provider '{typed['provider_id'].iloc[pos]}', zone "
+                f"'{typed['zone_id'].iloc[pos]}'", file, int(rows[pos]), "zone_id"))
+    if problems:
+        problems.sort(key=lambda p: (p.row or 0, p.column or ""))
+        raise ImportRejected(problems, file)
+    return zi.astype(np.int64), pj.astype(np.int64), typed["minutes"].to_numpy(float)
+
+
+def wide_to_long(matrix: pd.DataFrame, zone_column: str | None = None) -> pd.DataFrame:
+    """Turn a zone-by-provider table (first column the zone ids) into provider_id/zone_id/minutes."""
+    zone_column = zone_column or matrix.columns[0]
+    long = matrix.melt(id_vars=[zone_column], var_name="provider_id", value_name="minutes")
+    return long.rename(columns={zone_column: "zone_id"})[["provider_id", "zone_id", "minutes"]]
+
+
+@dataclass
+class Pairs:
+    """Zone-provider pairs in COO form: indices, one-way minutes, and whether from the matrix."""
+
+    zone: np.ndarray
+    provider: np.ndarray
+    minutes: np.ndarray
+    from_matrix: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.zone)
+
+
+def _unit_xyz(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+    la, lo = np.radians(lat), np.radians(lon)
+    return np.column_stack([np.cos(la) * np.cos(lo), np.cos(la) * np.sin(lo), np.sin(la)])
+
+
+def candidate_pairs(zone_lat, zone_lon, prov_lat, prov_lon, limit, *,
+                    matrix: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+                    access_minutes: float = 5.0, crow_kmh: float = 45.0,
+                    radius_km: float = EARTH_RADIUS_KM,
+                    max_per_zone: int | None = None) -> Pairs:
+    """Return every pair with `t <= limit[provider]`, matrix minutes first, estimates after.
+
+    Estimated pairs need coordinates at both ends; a zone or base without them can only be
+    linked through the matrix. `max_per_zone` keeps each zone's nearest pairs (by minutes).
+    """
+    zone_lat, zone_lon = np.asarray(zone_lat, float), np.asarray(zone_lon, float)
+    prov_lat, prov_lon = np.asarray(prov_lat, float), np.asarray(prov_lon, float)
+    limit = np.asarray(limit, float)
+    n_zones, n_prov = len(zone_lat), len(prov_lat)
+    parts_z, parts_p, parts_t, parts_m = [], [], [], []
+    matrix_keys = None
+    if matrix is not None and len(matrix[0]):
+        mz, mp, mt = matrix
+        matrix_keys = np.sort(mz.astype(np.int64) * n_prov + mp)
+        keep = mt <= limit[mp]
+        parts_z.append(mz[keep])
+        parts_p.append(mp[keep])
+        parts_t.append(mt[keep])
+        parts_m.append(np.ones(int(keep.sum()), bool))
+    zok = np.flatnonzero(np.isfinite(zone_lat) & np.isfinite(zone_lon))
+    pok = np.flatnonzero(np.isfinite(prov_lat) & np.isfinite(prov_lon) & (limit > access_minutes))
+    if len(zok) and len(pok):
+        from scipy.spatial import cKDTree
+
+        max_km = (float(limit[pok].max()) - access_minutes) * crow_kmh / 60.0
+        # chord length of the arc max_km on the unit sphere, with a little slack for rounding
+        chord = 2.0 * math.sin(min(max_km / (2.0 * radius_km), math.pi / 2)) * (1 + 1e-9) + 1e-12
+        ptree = cKDTree(_unit_xyz(prov_lat[pok], prov_lon[pok]))
+        ztree = cKDTree(_unit_xyz(zone_lat[zok], zone_lon[zok]))
+        near = ztree.sparse_distance_matrix(ptree, chord, output_type="ndarray")
+        ez = zok[near["i"]].astype(np.int64)
+        ep = pok[near["j"]].astype(np.int64)
+        km = haversine_km(zone_lat[ez], zone_lon[ez], prov_lat[ep], prov_lon[ep], radius_km)
+        et = estimate_minutes(km, access_minutes, crow_kmh)
+        keep = et <= limit[ep]
+        if matrix_keys is not None:
+            keys = ez * n_prov + ep
+            pos = np.searchsorted(matrix_keys, keys)
+            pos[pos >= len(matrix_keys)] = 0
+            keep &= matrix_keys[pos] != keys
+        parts_z.append(ez[keep])
+        parts_p.append(ep[keep])
+        parts_t.append(et[keep])
+        parts_m.append(np.zeros(int(keep.sum()), bool))
+    if not parts_z:
+        e = np.zeros(0, np.int64)
+        return Pairs(e, e.copy(), np.zeros(0), np.zeros(0, bool))
+    z = np.concatenate(parts_z)
+    p = np.concatenate(parts_p)
+    t = np.concatenate(parts_t)
+    m = np.concatenate(parts_m)
+    order = np.lexsort((p, t, z))  # by zone, then minutes, then provider: deterministic
+    z, p, t, m = z[order], p[order], t[order], m[order]
+    if max_per_zone is not None and len(z):
+        starts = np.flatnonzero(np.r_[True, z[1:] != z[:-1]])
+        counts = np.diff(np.r_[starts, len(z)])
+        rank = np.arange(len(z)) - np.repeat(starts, counts)
+        keep = rank < max_per_zone
+        z, p, t, m = z[keep], p[keep], t[keep], m[keep]
+    _ = n_zones
+    return Pairs(z, p, t, m)
+
+
+def travel_minutes(zones: pd.DataFrame, providers: pd.DataFrame,
+                   travel: pd.DataFrame | None = None, params: ParameterSet | None = None,
+                   fit: TravelFit | Mapping | None = None) -> pd.DataFrame:
+    """Return one-way minutes for every provider x zone pair (matrix first, estimate else).
+
+    Columns provider_id, zone_id, minutes (NaN where neither the matrix nor coordinates give
+    one), km, source ('matrix' or 'estimate'). Dense: meant for county-sized markets and pages;
+    the LP uses `candidate_pairs`.
+    """
+    params = params or ParameterSet()
+    access = float(fit["access_minutes"] if isinstance(fit, Mapping)
+                   else fit.access_minutes if fit else params["access_minutes"])
+    crow = float(fit["crow_kmh"] if isinstance(fit, Mapping)
+                 else fit.crow_kmh if fit else params["crow_kmh"])
+    zlat = pd.to_numeric(zones["lat"], errors="coerce").to_numpy(float)
+    zlon = pd.to_numeric(zones["lon"], errors="coerce").to_numpy(float)
+    plat = pd.to_numeric(providers["lat"], errors="coerce").to_numpy(float)
+    plon = pd.to_numeric(providers["lon"], errors="coerce").to_numpy(float)
+    km = haversine_km(zlat[None, :], zlon[None, :], plat[:, None], plon[:, None],
+                      params["earth_radius_km"])
+    t = estimate_minutes(km, access, crow)
+    src = np.where(np.isnan(t), None, "estimate").astype(object)
+    if travel is not None and len(travel):
+        zi, pj, mt = read_matrix(travel, pd.Index(zones["zone_id"].astype(str)),
+                                 pd.Index(providers["provider_id"].astype(str)))
+        t[pj, zi] = mt
+        src[pj, zi] = "matrix"
+    n_p, n_z = t.shape
+    return pd.DataFrame({
+        "provider_id": np.repeat(providers["provider_id"].astype(str).to_numpy(), n_z),
+        "zone_id": np.tile(zones["zone_id"].astype(str).to_numpy(), n_p),
+        "minutes": t.ravel(), "km": km.ravel(), "source": src.ravel(),
+    })
