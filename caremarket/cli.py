@@ -95,4 +95,5 @@ def main() -> None:
 from caremarket.commands import store_cmds  # noqa: E402
 
 store_cmds.register(cli)
+from caremarket.commands import viability as viability_cmds; viability_cmds.register(cli)  # noqa: E402, E702, I001
 # --- end command registration ---
