@@ -92,8 +92,11 @@ def main() -> None:
 
 # Commands live in caremarket/commands/<name>.py; each module registers itself here.
 # --- command registration (one line per module) ---
+from caremarket.commands import accounts as accounts_cmds  # noqa: E402
 from caremarket.commands import store_cmds  # noqa: E402
 
 store_cmds.register(cli)
+accounts_cmds.register(cli)
 from caremarket.commands import viability as viability_cmds; viability_cmds.register(cli)  # noqa: E402, E702, I001
+from caremarket.commands import optimize as optimize_cmds; optimize_cmds.register(cli)  # noqa: E402, E702, I001
 # --- end command registration ---

@@ -331,7 +331,8 @@ def coverage_lp(market: Market, variant: str = "standard", optional: np.ndarray 
     return lp, Layout(npair, nz, npv, u0, s_col, y0, share_rows, n_cols, n_rows)
 
 
-def coverage_phases(market: Market, layout: Layout, variant: str) -> list[Phase]:
+def coverage_phases(market: Market, layout: Layout, variant: str,
+                    steer: float = 0.0) -> list[Phase]:
     """Phase objectives: [largest unmet share (fair)], total unmet hours, travel hours."""
     total = float(market.demand.sum())
     phases = []
@@ -339,12 +340,14 @@ def coverage_phases(market: Market, layout: Layout, variant: str) -> list[Phase]
         c = np.zeros(layout.n_cols)
         c[layout.s] = 1.0
         phases.append(Phase("largest_unmet_share", c, SHARE_TOLERANCE))
-    c = np.zeros(layout.n_cols)
-    c[layout.u:layout.u + layout.n_zones] = 1.0
-    phases.append(Phase("unmet_hours", c, UNMET_TOLERANCE * total))
-    c = np.zeros(layout.n_cols)
-    c[:layout.n_pairs] = market.tau / 60.0
-    phases.append(Phase("travel_hours", c, 0.0))
+    c1 = np.zeros(layout.n_cols)
+    c1[layout.u:layout.u + layout.n_zones] = 1.0
+    c2 = np.zeros(layout.n_cols)
+    c2[:layout.n_pairs] = market.tau / 60.0
+    if steer and variant == "standard":
+        phases.append(Phase("steer", c1 + steer * c2, 0.0, steer=True))
+    phases.append(Phase("unmet_hours", c1, UNMET_TOLERANCE * total))
+    phases.append(Phase("travel_hours", c2, 0.0))
     return phases
 
 
@@ -419,6 +422,7 @@ class CoverageModel:
     # Column generation (HiGHS back ends): each zone starts with its cheapest pairs; measured
     # on the county benchmark, 12 gives the fastest solves (docs/optimizer.md).
     initial_pairs_per_zone: int | None = 12
+    steer: float = 1e-2
 
     def __init__(self, market: Market, variant: str = "standard") -> None:
         if variant not in VARIANTS:
@@ -486,7 +490,7 @@ class CoverageModel:
             if m.n_pairs == 0 and total > 0 and m.n_providers:
                 self.warnings.append("no provider can reach any zone within the travel limit")
         else:
-            phases = coverage_phases(m, layout, self.variant)
+            phases = coverage_phases(m, layout, self.variant, self.steer)
             pricing = initial_pricing(m, self.initial_pairs_per_zone)
             result = solve_lexicographic(lp, phases, self.solver, time_limit, threads,
                                          pricing=pricing)
@@ -496,6 +500,7 @@ class CoverageModel:
             self._u = np.clip(x[layout.u:layout.u + m.n_zones], 0.0, None)
             self.largest_unmet_share = (float(phases[0].solution.x[layout.s])
                                         if layout.s is not None else None)
+            phases = [p for p in phases if not p.steer]
             self._marginal = demand_gradients(phases, layout)[-1]
             self._fixed_dual = phases[-1].solution.row_dual[:m.n_zones].copy()
             self.phase_objectives = {p.name: p.solution.objective for p in phases}

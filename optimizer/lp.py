@@ -63,12 +63,17 @@ class Phase:
     tolerance: float
     solution: Solution | None = None
     bound_row: int | None = None  # the row holding this phase's objective in later phases
+    steer: bool = False  # only steers the simplex to a good basis: its optimum binds nothing
 
 
 @dataclass
 class Lexicographic:
     phases: list[Phase] = field(default_factory=list)
     solver: str = ""
+
+    @property
+    def binding(self) -> list[Phase]:
+        return [p for p in self.phases if not p.steer]
 
     @property
     def last(self) -> Solution:
@@ -122,6 +127,9 @@ class HighsBackend:
         integrality = (np.zeros(n_cols, np.int32) if lp.integer is None
                        else lp.integer.astype(np.int32))
         self.has_integers = lp.integer is not None and bool(lp.integer.any())
+        if self.has_integers:
+            # prove optimality: the default 1e-4 relative gap can stop short of the optimum
+            self.h.setOptionValue("mip_rel_gap", 1e-9)
         inf = highspy.kHighsInf
         status = self.h.passModel(
             n_cols, n_rows, int(A.nnz), 1, 1, 0.0, np.zeros(n_cols),
@@ -238,7 +246,8 @@ class CbcBackend:
 
     def solve(self, time_limit: float | None) -> Solution:
         pulp = self.pulp
-        solver = pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit, threads=self.threads)
+        solver = pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit, threads=self.threads,
+                                   gapRel=0.0 if self.has_integers else None)
         start = time.perf_counter()
         try:
             self.prob.solve(solver)
@@ -335,7 +344,7 @@ def solve_lexicographic(lp: LinearProgram, phases: list[Phase], solver: str,
             phase.solution = engine.solve(deadline.remaining())
             seconds += phase.solution.seconds
         phase.solution.seconds = seconds
-        if k < len(phases) - 1:
+        if k < len(phases) - 1 and not phase.steer:
             phase.bound_row = engine.add_row(phase.cost,
                                              phase.solution.objective + phase.tolerance)
     return Lexicographic(phases, solver)

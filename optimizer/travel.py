@@ -221,10 +221,19 @@ def candidate_pairs(zone_lat, zone_lon, prov_lat, prov_lon, limit, *,
         # chord length of the arc max_km on the unit sphere, with a little slack for rounding
         chord = 2.0 * math.sin(min(max_km / (2.0 * radius_km), math.pi / 2)) * (1 + 1e-9) + 1e-12
         ptree = cKDTree(_unit_xyz(prov_lat[pok], prov_lon[pok]))
-        ztree = cKDTree(_unit_xyz(zone_lat[zok], zone_lon[zok]))
-        near = ztree.sparse_distance_matrix(ptree, chord, output_type="ndarray")
-        ez = zok[near["i"]].astype(np.int64)
-        ep = pok[near["j"]].astype(np.int64)
+        zxyz = _unit_xyz(zone_lat[zok], zone_lon[zok])
+        if max_per_zone is not None and matrix_keys is None:
+            # Without a matrix, minutes grow with distance: each zone's nearest bases are
+            # enough. Ask for k, and more for zones whose k-th base is still within reach
+            # but lost pairs to a base's own, shorter limit.
+            ez, ep = _nearest(ptree, zxyz, chord, int(max_per_zone), zone_lat[zok],
+                              zone_lon[zok], prov_lat[pok], prov_lon[pok], limit[pok],
+                              access_minutes, crow_kmh, radius_km)
+            ez, ep = zok[ez], pok[ep]
+        else:
+            near = cKDTree(zxyz).sparse_distance_matrix(ptree, chord, output_type="ndarray")
+            ez = zok[near["i"]].astype(np.int64)
+            ep = pok[near["j"]].astype(np.int64)
         km = haversine_km(zone_lat[ez], zone_lon[ez], prov_lat[ep], prov_lon[ep], radius_km)
         et = estimate_minutes(km, access_minutes, crow_kmh)
         keep = et <= limit[ep]
@@ -254,6 +263,31 @@ def candidate_pairs(zone_lat, zone_lon, prov_lat, prov_lon, limit, *,
         z, p, t, m = z[keep], p[keep], t[keep], m[keep]
     _ = n_zones
     return Pairs(z, p, t, m)
+
+
+def _nearest(ptree, zxyz, chord, want, zlat, zlon, plat, plon, limit, access, crow, radius):
+    """Pairs (zone, base) of each zone's `want` nearest bases within their limits."""
+    n = len(zxyz)
+    todo = np.arange(n)
+    k = min(want, ptree.n)
+    out_z, out_p = [], []
+    while len(todo):
+        dist, idx = ptree.query(zxyz[todo], k=k, distance_upper_bound=chord)
+        dist, idx = dist.reshape(len(todo), k), idx.reshape(len(todo), k)
+        found = np.isfinite(dist)
+        zi = np.repeat(todo, k).reshape(len(todo), k)
+        pz, pp = zi[found], idx[found]
+        km = haversine_km(zlat[pz], zlon[pz], plat[pp], plon[pp], radius)
+        ok = estimate_minutes(km, access, crow) <= limit[pp]
+        kept = np.bincount(np.searchsorted(todo, pz[ok]), minlength=len(todo))
+        # a zone is done when it has enough, or its k-th neighbour is out of reach anyway
+        done = (kept >= want) | ~found[:, -1] | (k >= ptree.n)
+        sel = np.isin(pz, todo[done]) & ok
+        out_z.append(pz[sel])
+        out_p.append(pp[sel])
+        todo = todo[~done]
+        k = min(2 * k, ptree.n)
+    return np.concatenate(out_z).astype(np.int64), np.concatenate(out_p).astype(np.int64)
 
 
 def travel_minutes(zones: pd.DataFrame, providers: pd.DataFrame,

@@ -1,0 +1,321 @@
+"""Optimiser commands: `coverage` (the home-care coverage LP) and `locate` (location models).
+
+`caremarket coverage` runs on the store (and records the run with its parameters and the
+content hash of the inputs) or, with `--zones` and `--providers`, straight on CSV files.
+`caremarket locate pmedian|mclp|lscp` solves the classic models on a cost-matrix CSV or an
+OR-Library file; `caremarket locate sites -k K` chooses home-care bases among candidate sites.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from caremarket.cli import emit_json, reports_errors
+
+VARIANTS = ("standard", "fair")
+SOLVERS = ("auto", "cbc", "highs", "ipm", "simplex")
+
+
+def _read_csv(path: str):
+    import pandas as pd
+
+    return pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+
+
+def _read_entity(entity, path: str):
+    frame = _read_csv(path)
+    frame.columns = [str(c).strip() for c in frame.columns]
+    if entity.table in ("homecare_providers",) and "name" not in frame:
+        frame["name"] = frame.get("provider_id", "")
+    return entity.validate(frame, file=Path(path).name)
+
+
+def _read_travel(path: str):
+    from optimizer.travel import wide_to_long
+
+    frame = _read_csv(path)
+    frame.columns = [str(c).strip() for c in frame.columns]
+    if not {"provider_id", "zone_id", "minutes"} <= set(frame.columns):
+        frame = wide_to_long(frame)  # zones down the first column, one column per base
+    return frame
+
+
+def _pairs(values: tuple[str, ...], option: str) -> dict[str, float]:
+    out = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"'{item}': use ID=VALUE", param_hint=option)
+        try:
+            out[key.strip()] = float(value)
+        except ValueError:
+            raise click.BadParameter(f"'{item}': {value!r} is not a number",
+                                     param_hint=option) from None
+    return out
+
+
+def _market_frames(obj, zones_csv, providers_csv, travel_csv, sites_csv):
+    """Zones, providers, travel (and sites) from CSV files, or else from the store."""
+    from market.entities import HOMECARE_PROVIDER, SITE, ZONE
+
+    if zones_csv or providers_csv:
+        if not (zones_csv and providers_csv):
+            raise click.UsageError("give both --zones and --providers (or neither, to use the "
+                                   "store)")
+        zones = _read_entity(ZONE, zones_csv)
+        providers = _read_entity(HOMECARE_PROVIDER, providers_csv)
+        travel = _read_travel(travel_csv) if travel_csv else None
+        sites = _read_entity(SITE, sites_csv) if sites_csv else None
+        return zones, providers, travel, sites, None
+    from caremarket.store import frame
+
+    db = obj.db
+    zones = frame(db, "zones")
+    providers = frame(db, "homecare_providers")
+    travel = frame(db, "travel_times")
+    travel = travel[["provider_id", "zone_id", "minutes"]] if len(travel) else None
+    if travel_csv:
+        travel = _read_travel(travel_csv)
+    sites = _read_entity(SITE, sites_csv) if sites_csv else frame(db, "sites")
+    return zones, providers, travel, sites, db
+
+
+def _params(visit_minutes, visits_per_run, access_minutes, crow_kmh, settings):
+    from market.parameters import ParameterSet
+
+    overrides = dict(_pairs(settings, "--set"))
+    for name, value in (("visit_minutes", visit_minutes), ("visits_per_run", visits_per_run),
+                        ("access_minutes", access_minutes), ("crow_kmh", crow_kmh)):
+        if value is not None:
+            overrides[name] = value
+    return ParameterSet(overrides)
+
+
+def _sites_as_bases(sites):
+    if sites is None or len(sites) == 0:
+        return None
+    bases = sites.rename(columns={"site_id": "provider_id"}).copy()
+    return bases[[c for c in ("provider_id", "name", "lat", "lon", "capacity_hours")
+                  if c in bases]]
+
+
+def _scenario_options(fn):
+    options = [
+        click.option("--zones", "zones_csv", type=click.Path(exists=True, dir_okay=False),
+                     help="Zones CSV (zone_id, demand_hours, lat, lon, rurality, hop_minutes)."),
+        click.option("--providers", "providers_csv",
+                     type=click.Path(exists=True, dir_okay=False),
+                     help="Providers CSV (provider_id, capacity_hours, lat, lon, ...)."),
+        click.option("--travel", "travel_csv", type=click.Path(exists=True, dir_okay=False),
+                     help="Travel minutes CSV: provider_id,zone_id,minutes (or zones down the "
+                          "first column, one column per base)."),
+        click.option("--max-minutes", type=float, default=None,
+                     help="Longest one-way trip (default: parameter max_travel_minutes, 45)."),
+        click.option("--solver", type=click.Choice(SOLVERS), default="auto", show_default=True,
+                     help="auto: CBC for small models, HiGHS for large."),
+        click.option("--time-limit", type=float, default=None, help="Seconds."),
+        click.option("--visit-minutes", type=float, default=None),
+        click.option("--visits-per-run", type=float, default=None),
+        click.option("--access-minutes", type=float, default=None),
+        click.option("--crow-kmh", type=float, default=None),
+        click.option("--set", "settings", multiple=True, metavar="NAME=VALUE",
+                     help="Override any parameter (repeatable)."),
+        click.option("--remove-provider", multiple=True, metavar="ID",
+                     help="A provider exit (repeatable)."),
+        click.option("--capacity", multiple=True, metavar="ID=HOURS",
+                     help="New capacity hours of a provider (repeatable)."),
+        click.option("--max-providers-per-zone", type=int, default=None,
+                     help="Link each zone to at most its N nearest bases."),
+        click.option("--no-calibrate", is_flag=True,
+                     help="Do not fit access_minutes/crow_kmh to the travel matrix."),
+        click.option("--json", "as_json", is_flag=True, help="Print one JSON object."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+@click.command("coverage")
+@_scenario_options
+@click.option("--variant", type=click.Choice(VARIANTS), default="standard", show_default=True)
+@click.option("--add-sites", is_flag=True, help="Open every candidate site as an extra base.")
+@click.option("--sites", "sites_csv", type=click.Path(exists=True, dir_okay=False),
+              help="Candidate sites CSV (site_id, lat, lon, capacity_hours) for --add-sites.")
+@click.option("--gaps", type=int, default=20, show_default=True,
+              help="How many care gaps to list.")
+@click.pass_obj
+@reports_errors
+def coverage_cmd(obj, zones_csv, providers_csv, travel_csv, max_minutes, solver, time_limit,
+                 visit_minutes, visits_per_run, access_minutes, crow_kmh, settings,
+                 remove_provider, capacity, max_providers_per_zone, no_calibrate, as_json,
+                 variant, add_sites, sites_csv, gaps) -> None:
+    """Run the home-care coverage LP: care gaps, travel and marginal travel per zone."""
+    from optimizer.coverage import CoverageModel
+
+    zones, providers, travel, sites, db = _market_frames(obj, zones_csv, providers_csv,
+                                                         travel_csv, sites_csv)
+    params = _params(visit_minutes, visits_per_run, access_minutes, crow_kmh, settings)
+    model = CoverageModel.from_frames(
+        zones, providers, travel, params, max_travel_minutes=max_minutes, variant=variant,
+        capacity_changes=_pairs(capacity, "--capacity"), removed_providers=remove_provider,
+        added_bases=_sites_as_bases(sites) if add_sites else None,
+        max_providers_per_zone=max_providers_per_zone, calibrate_travel=not no_calibrate,
+        travel_file=Path(travel_csv).name if travel_csv else None)
+    model.solve(solver, time_limit)
+    result = model.to_dict(gaps)
+    if db is not None:
+        from caremarket.runs import record_run
+        from caremarket.store import content_hash
+
+        levers = {"variant": variant, "solver": solver, "max_minutes": max_minutes,
+                  "remove_provider": list(remove_provider),
+                  "capacity": _pairs(capacity, "--capacity"),
+                  "max_providers_per_zone": max_providers_per_zone, "add_sites": add_sites,
+                  "calibrate": not no_calibrate, "travel_csv": travel_csv}
+        result["run_id"] = record_run(db, "coverage", result, levers, params.to_records(),
+                                      content_hash(db))
+    if as_json:
+        emit_json(result)
+        return
+    _print_summary(result)
+
+
+def _print_summary(r: dict) -> None:
+    cov = "n/a" if r["coverage"] is None else f"{100 * r['coverage']:.2f}%"
+    click.echo(f"coverage {cov}: {r['met_hours']:.1f} of {r['demand_hours']:.1f} contact hours "
+               f"a week met, {r['unmet_hours']:.1f} unmet")
+    tm = r["travel_minutes_per_contact_hour"]
+    click.echo(f"travel {r['travel_hours']:.1f} hours a week"
+               + (f", {tm:.1f} minutes per contact hour" if tm is not None else ""))
+    click.echo(f"{r['zones_count']} zones, {r['providers_count']} bases, {r['pairs']} pairs "
+               f"within {r['parameters']['max_travel_minutes']:g} minutes; solver {r['solver']}")
+    fit = r.get("travel_fit")
+    if fit:
+        click.echo(f"travel fit: access {fit['access_minutes']:.2f} min, "
+                   f"{fit['crow_kmh']:.1f} km/h, median error "
+                   f"{100 * fit['median_abs_pct_error']:.1f}% over {fit['pairs']} pairs")
+    if r["care_gaps"]:
+        click.echo("largest care gaps (unmet hours):")
+        for g in r["care_gaps"][:10]:
+            click.echo(f"  {g['zone_id']:12} {g['unmet_hours']:10.1f}")
+    for w in r["warnings"]:
+        click.echo(f"warning: {w}")
+    if "run_id" in r:
+        click.echo(f"run {r['run_id']}")
+
+
+@click.command("locate")
+@click.argument("model", type=click.Choice(["pmedian", "mclp", "lscp", "sites"]))
+@click.option("--costs", "costs_csv", type=click.Path(exists=True, dir_okay=False),
+              help="Cost CSV, long: demand, site, cost[, weight] columns (see --*-col).")
+@click.option("--orlib", type=click.Path(exists=True, dir_okay=False),
+              help="An OR-Library p-median file (costs are shortest paths).")
+@click.option("-p", "p", type=int, default=None, help="Sites to open (pmedian, mclp).")
+@click.option("-k", "k", type=int, default=None, help="Most sites to open (sites).")
+@click.option("--radius", type=float, default=None, help="Service radius (mclp, lscp).")
+@click.option("--weights", default=None,
+              help="Weight column of the cost CSV, or a CSV of demand_id,weight.")
+@click.option("--demand-col", default="demand_id", show_default=True)
+@click.option("--site-col", default="site_id", show_default=True)
+@click.option("--cost-col", default="cost", show_default=True)
+@click.option("--zones", "zones_csv", type=click.Path(exists=True, dir_okay=False),
+              help="sites: zones CSV (else the store).")
+@click.option("--providers", "providers_csv", type=click.Path(exists=True, dir_okay=False),
+              help="sites: existing providers CSV (else the store).")
+@click.option("--sites", "sites_csv", type=click.Path(exists=True, dir_okay=False),
+              help="sites: candidate sites CSV (else the store).")
+@click.option("--travel", "travel_csv", type=click.Path(exists=True, dir_okay=False))
+@click.option("--max-minutes", type=float, default=None)
+@click.option("--solver", type=click.Choice(SOLVERS), default="auto", show_default=True)
+@click.option("--time-limit", type=float, default=None, help="Seconds.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_obj
+@reports_errors
+def locate_cmd(obj, model, costs_csv, orlib, p, k, radius, weights, demand_col, site_col,
+               cost_col, zones_csv, providers_csv, sites_csv, travel_csv, max_minutes, solver,
+               time_limit, as_json) -> None:
+    """Solve a location model: pmedian, mclp, lscp (on costs) or sites (home-care bases)."""
+    if model == "sites":
+        result = _locate_sites(obj, k, zones_csv, providers_csv, sites_csv, travel_csv,
+                               max_minutes, solver, time_limit)
+    else:
+        result = _locate_classic(model, costs_csv, orlib, p, radius, weights, demand_col,
+                                 site_col, cost_col, solver, time_limit)
+    if as_json:
+        emit_json(result)
+        return
+    click.echo(f"{model}: objective {result['objective']:.6f}")
+    click.echo(f"sites ({len(result['sites'])}): {', '.join(map(str, result['sites']))}")
+
+
+def _locate_classic(model, costs_csv, orlib, p, radius, weights, demand_col, site_col,
+                    cost_col, solver, time_limit) -> dict:
+    import pandas as pd
+
+    from optimizer.location import LSCP, MCLP, PMedian, costs_from_long
+    from optimizer.orlib import read_pmed
+
+    if bool(costs_csv) == bool(orlib):
+        raise click.UsageError("give exactly one of --costs and --orlib")
+    w = None
+    if orlib:
+        inst = read_pmed(orlib)
+        costs, names = inst.costs, [str(i + 1) for i in range(inst.n)]
+        demand_names, site_names = names, names
+        p = inst.p if p is None else p
+    else:
+        frame = pd.read_csv(costs_csv, dtype={demand_col: str, site_col: str})
+        weight_col = weights if weights and weights in frame.columns else None
+        costs, w, demand_names, site_names = costs_from_long(frame, demand_col, site_col,
+                                                             cost_col, weight_col)
+        if weights and weight_col is None:
+            if not Path(weights).exists():
+                raise click.BadParameter(f"'{weights}' is neither a column of the cost CSV nor "
+                                         "a file", param_hint="--weights")
+            wf = pd.read_csv(weights, dtype={demand_col: str})
+            wf.columns = ["demand_id", "weight"] + list(wf.columns[2:])
+            wmap = wf.set_index(wf["demand_id"].astype(str))["weight"]
+            missing = [d for d in demand_names if d not in wmap.index]
+            if missing:
+                raise click.BadParameter(f"no weight for demand point(s) "
+                                         f"{', '.join(missing[:10])}", param_hint="--weights")
+            w = wmap.reindex(demand_names).to_numpy(float)
+    if model in ("pmedian", "mclp") and p is None:
+        raise click.UsageError(f"{model} needs -p")
+    if model in ("mclp", "lscp") and radius is None:
+        raise click.UsageError(f"{model} needs --radius")
+    if model == "pmedian":
+        m = PMedian.from_cost_matrix(costs, p, w, demand_names, site_names)
+    elif model == "mclp":
+        m = MCLP.from_cost_matrix(costs, p, radius, w, demand_names, site_names)
+    else:
+        m = LSCP.from_cost_matrix(costs, radius, demand_names, site_names)
+    return m.solve(solver, time_limit).to_dict()
+
+
+def _locate_sites(obj, k, zones_csv, providers_csv, sites_csv, travel_csv, max_minutes, solver,
+                  time_limit) -> dict:
+    from optimizer.location import SiteSelection
+
+    if k is None:
+        raise click.UsageError("sites needs -k (the most sites to open)")
+    zones, providers, travel, sites, db = _market_frames(obj, zones_csv, providers_csv,
+                                                         travel_csv, sites_csv)
+    model = SiteSelection.from_frames(zones, providers, _sites_as_bases(sites), k, travel,
+                                      max_travel_minutes=max_minutes)
+    result = model.solve(solver, time_limit).to_dict()
+    if db is not None:
+        from caremarket.runs import record_run
+        from caremarket.store import content_hash
+
+        result["run_id"] = record_run(db, "site_selection", result,
+                                      {"k": k, "max_minutes": max_minutes, "solver": solver},
+                                      model.market.params.to_records(), content_hash(db))
+    return result
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(coverage_cmd)
+    cli.add_command(locate_cmd)
