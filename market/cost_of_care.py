@@ -153,10 +153,10 @@ def zone_costs(assignment: pd.DataFrame, zones: pd.DataFrame,
     z["rurality"] = zones["rurality"].to_numpy() if "rurality" in zones else None
     w = _weighted_tau(a["zone_id"], a["contact_hours"].to_numpy(float), a["tau"].to_numpy(float))
     z["contact_hours"] = z["zone_id"].map(w["contact_hours"]).fillna(0.0).to_numpy(float)
-    tau = z["zone_id"].map(w["tau"]).to_numpy(float)
+    tau = z["zone_id"].map(w["tau"]).to_numpy(float).copy()
     basis = np.where(np.isnan(tau), "none", "assigned").astype(object)
     if fallback_tau is not None:
-        fb = z["zone_id"].map(pd.Series(fallback_tau, dtype=float)).to_numpy(float)
+        fb = z["zone_id"].map(pd.Series(fallback_tau, dtype=float)).to_numpy(float).copy()
         use = np.isnan(tau) & ~np.isnan(fb)
         tau[use] = fb[use]
         basis[use] = "fallback"
@@ -204,8 +204,8 @@ def provider_costs(providers: pd.DataFrame, assignment: pd.DataFrame | None = No
         a = _check_assignment(assignment)
         w = _weighted_tau(a["provider_id"], a["contact_hours"].to_numpy(float),
                           a["tau"].to_numpy(float))
-        hours = out["provider_id"].map(w["contact_hours"]).to_numpy(float)
-        tau = out["provider_id"].map(w["tau"]).to_numpy(float)
+        hours = out["provider_id"].map(w["contact_hours"]).to_numpy(float).copy()
+        tau = out["provider_id"].map(w["tau"]).to_numpy(float).copy()
     basis = np.where(np.isnan(tau), "", "assigned").astype(object)
     missing = np.isnan(tau)
     if missing.any():
