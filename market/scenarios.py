@@ -133,7 +133,7 @@ def sweep(baseline: Baseline, parameter: str = "take_up", values: Iterable[float
     for v in vals:
         definition.check(v)
     params = baseline.params.with_overrides(check_scenario(scenario))
-    lv = levers(params)
+    lv: dict[str, Any] = dict(levers(params))
     lv[parameter] = vals[:, None]
     arrays = home_arrays(baseline.homes)
     r = evaluate(*arrays, **lv)

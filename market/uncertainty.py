@@ -77,7 +77,7 @@ class Distribution:
             raise InvalidScenario("fixed needs one value")
 
     @classmethod
-    def parse(cls, text: str | float | Mapping[str, Any]) -> Distribution:
+    def parse(cls, text: Distribution | str | float | Mapping[str, Any]) -> Distribution:
         """Read 'kind:p1,p2,...' or a bare number (fixed) or {'kind':..., 'params': [...]}."""
         if isinstance(text, Distribution):
             return text
@@ -268,8 +268,9 @@ def monte_carlo(baseline: Baseline, take_up: Distribution | str,
     c = r0["operating_cost"]  # operating cost before the cost change
     k = r0["capital_cost"]
     rng = np.random.default_rng(seed)
-    T = take_up.sample(rng, draws) if scope == "market" else None
-    Q = cost_change.sample(rng, draws) if cost_change is not None else None
+    T: np.ndarray | None = take_up.sample(rng, draws) if scope == "market" else None
+    Q: np.ndarray | None = (cost_change.sample(rng, draws) if cost_change is not None
+                            else None)
     q_fixed = lv["cost_change"]
 
     n_not = np.zeros(H)  # draws in which each home is not sustainable
@@ -290,10 +291,10 @@ def monte_carlo(baseline: Baseline, take_up: Distribution | str,
         p_unv_exact = 1.0 - take_up.cdf(t2)
         homes_out["p_not_sustainable_exact"] = p_not_exact
         homes_out["p_unviable_exact"] = p_unv_exact
-        if scope == "market":
+        if T is not None:  # market scope
             Ts = np.sort(T)
-            n_not = draws - np.searchsorted(Ts, t1, side="right")
-            n_unv = draws - np.searchsorted(Ts, t2, side="right")
+            n_not = (draws - np.searchsorted(Ts, t1, side="right")).astype(float)
+            n_unv = (draws - np.searchsorted(Ts, t2, side="right")).astype(float)
             for thr, bed_out, home_out in ((t1, beds_not, homes_not), (t2, beds_unv, homes_unv)):
                 order = np.argsort(thr, kind="stable")
                 cum = np.concatenate([[0.0], np.cumsum(beds[order])])
@@ -326,7 +327,7 @@ def monte_carlo(baseline: Baseline, take_up: Distribution | str,
                     home_out[s0:s0 + n] = b32.sum(axis=0)
     else:
         T_all = T
-        if scope == "market":
+        if T is not None:
             tlo, thi = float(T.min()), float(T.max())
         else:
             tlo, thi = take_up.bounds
@@ -359,7 +360,7 @@ def monte_carlo(baseline: Baseline, take_up: Distribution | str,
         bed32 = bedl.astype(np.float32)
         for s0 in range(0, draws, step):
             n = min(step, draws - s0)
-            if scope == "market":
+            if T_all is not None:
                 # one matrix product (BLAS) gives b T + c Q for every home and draw
                 load = bc @ np.stack([T_all[s0:s0 + n], Q[s0:s0 + n]]).astype(np.float32)
             else:

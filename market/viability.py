@@ -167,8 +167,8 @@ def prepare_care_homes(frame: pd.DataFrame, zones: pd.DataFrame | None = None, *
         if not missing[int(i)]:
             del missing[int(i)]
     if strict:
-        for i, cols in sorted(missing.items()):
-            problems.append(f"{_label(f['provider_id'][i], f['name'][i], what)}: "
+        for k, cols in sorted(missing.items()):
+            problems.append(f"{_label(f['provider_id'][k], f['name'][k], what)}: "
                             f"{', '.join(cols)} missing")
     if problems:
         shown = "\n  ".join(problems[:30])

@@ -338,6 +338,7 @@ class FeeUpliftModel:
                 else:
                     prob += (cap_expr <= float(m.capacity[j]), f"capacity_{j}")
             L = self.band_hours
+            assert L is not None
             prob += WEEKS * pulp.lpSum(float(L[b]) * v[b] for b in RURALITY_CLASSES) \
                 + 1e-6 * travel
         status = prob.solve(solver)
@@ -364,6 +365,7 @@ class FeeUpliftModel:
             })
         self.providers = pd.DataFrame(rows)
         if self.mode == "band":
+            assert self.band_hours is not None
             self.bands = pd.DataFrame({
                 "rurality": list(RURALITY_CLASSES),
                 "uplift_per_la_hour": [float(v[b].value() or 0.0) for b in RURALITY_CLASSES],
