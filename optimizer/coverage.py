@@ -50,7 +50,7 @@ TRAVEL_PARAMETERS = ("access_minutes", "crow_kmh", "earth_radius_km", "visits_pe
 def _numeric(frame: pd.DataFrame, column: str, n: int) -> np.ndarray:
     if column not in frame:
         return np.full(n, np.nan)
-    return pd.to_numeric(frame[column], errors="coerce").to_numpy(float)
+    return pd.to_numeric(frame[column], errors="coerce").to_numpy(float, copy=True)
 
 
 def _ids(frame: pd.DataFrame, column: str, what: str) -> pd.Index:
@@ -571,7 +571,9 @@ class CoverageModel:
     @property
     def care_gaps(self) -> pd.DataFrame:
         """Zones with unmet hours, largest first."""
-        gaps = self.zones[self.zones["unmet_hours"] > 1e-6]
+        # below this, unmet hours are the phase-1 tolerance that phase 2 may use, not a gap
+        floor = max(1e-6, 1e-6 * self.demand_hours)
+        gaps = self.zones[self.zones["unmet_hours"] > floor]
         return gaps.sort_values(["unmet_hours", "zone_id"], ascending=[False, True])
 
     def parameters(self) -> dict[str, Any]:

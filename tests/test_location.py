@@ -1,0 +1,117 @@
+"""Location models: published spopt and OR-Library results, and home-care site selection."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from market.errors import InvalidInput
+from optimizer.location import LSCP, MCLP, PMedian, SiteSelection, costs_from_long
+from optimizer.orlib import read_optima, read_pmed
+from tests.conftest import shared
+
+
+@pytest.fixture(scope="module")
+def sf():
+    frame = pd.read_csv(shared("benchmarks", "spopt_sf",
+                               "SF_network_distance_candidateStore_16_censusTract_205_new.csv"),
+                        dtype={"DestinationName": str})
+    return costs_from_long(frame, "DestinationName", "name", "distance", "demand")
+
+
+@pytest.mark.parametrize("solver", ["highs", "cbc"])
+def test_spopt_sf_pmedian(sf, solver):
+    costs, w, dn, sn = sf
+    m = PMedian.from_cost_matrix(costs, 4, w, dn, sn).solve(solver)
+    assert m.mean_cost == pytest.approx(2982.1268579890657, rel=1e-12)
+    assert m.objective == pytest.approx(2_848_268_129.71, rel=1e-11)
+    assert sorted(m.sites, key=lambda s: int(s.split("_")[1])) == [
+        "Store_2", "Store_11", "Store_12", "Store_15"]
+
+
+@pytest.mark.parametrize("solver", ["highs", "cbc"])
+def test_spopt_sf_mclp(sf, solver):
+    costs, w, dn, sn = sf
+    m = MCLP.from_cost_matrix(costs, 4, 5000, w, dn, sn).solve(solver)
+    assert m.uncovered_count == 21
+    assert m.covered_share == pytest.approx(0.897561, abs=1e-6)
+    assert m.objective == pytest.approx(875_247)
+    assert w.sum() == pytest.approx(955_113)
+
+
+@pytest.mark.parametrize("solver", ["highs", "cbc"])
+def test_spopt_sf_lscp(sf, solver):
+    costs, w, dn, sn = sf
+    m = LSCP.from_cost_matrix(costs, 5000, dn, sn).solve(solver)
+    assert m.objective == 8
+    assert (costs[:, m.site_indices] <= 5000).any(axis=1).all()
+
+
+def test_lscp_infeasible_and_bad_matrices_are_clear():
+    with pytest.raises(InvalidInput, match="no site within radius 1"):
+        LSCP.from_cost_matrix(np.array([[0.5, 3.0], [2.0, 4.0]]), 1.0, ["a", "b"])
+    with pytest.raises(InvalidInput, match="negative"):
+        PMedian.from_cost_matrix(np.array([[1.0, -2.0]]), 1)
+    with pytest.raises(InvalidInput, match="missing"):
+        PMedian.from_cost_matrix(np.array([[1.0, np.nan]]), 1)
+    with pytest.raises(InvalidInput, match="p must be between"):
+        PMedian.from_cost_matrix(np.array([[1.0, 2.0]]), 3)
+
+
+def test_pmedian_by_hand():
+    # three points on a line at 0, 1, 10: one site -> the middle point 1 (cost 1 + 9)
+    x = np.array([0.0, 1.0, 10.0])
+    costs = np.abs(x[:, None] - x[None, :])
+    m = PMedian.from_cost_matrix(costs, 1).solve("cbc")
+    assert m.sites == ["1"] and m.objective == 10
+    m = PMedian.from_cost_matrix(costs, 2, weights=[1, 5, 1]).solve("highs")
+    assert m.objective == 1 and sorted(m.sites) == ["1", "2"]
+
+
+def test_orlib_reader_last_repeated_edge_wins(tmp_path):
+    f = tmp_path / "tiny.txt"
+    f.write_text("3 3 1\n1 2 5\n2 3 1\n2 1 2\n")
+    inst = read_pmed(f)
+    assert inst.n == 3 and inst.p == 1
+    assert inst.costs[0, 1] == 2 and inst.costs[0, 2] == 3 and inst.costs[2, 0] == 3
+
+
+@pytest.mark.parametrize("name", ["pmed1", "pmed2", "pmed3", "pmed4", "pmed5"])
+def test_orlib_pmed_optima(name):
+    optima = read_optima(shared("benchmarks", "orlib", "pmedopt.txt"))
+    inst = read_pmed(shared("benchmarks", "orlib", f"{name}.txt"))
+    m = PMedian.from_cost_matrix(inst.costs, inst.p).solve("highs")
+    assert m.objective == optima[name]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["pmed6", "pmed7"])
+def test_orlib_pmed_optima_larger(name):
+    optima = read_optima(shared("benchmarks", "orlib", "pmedopt.txt"))
+    inst = read_pmed(shared("benchmarks", "orlib", f"{name}.txt"))
+    m = PMedian.from_cost_matrix(inst.costs, inst.p).solve("highs")
+    assert m.objective == optima[name]
+
+
+KM_LAT = 180 / (np.pi * 6371.0088)
+
+
+def test_site_selection_opens_the_site_that_fills_the_gap():
+    zones = pd.DataFrame({"zone_id": ["town", "moor"], "lat": [50.0, 50.0 + 40 * KM_LAT],
+                          "lon": [-3.0, -3.0], "rurality": ["urban", "sparse"],
+                          "demand_hours": [100.0, 40.0]})
+    providers = pd.DataFrame({"provider_id": ["P"], "lat": [50.0], "lon": [-3.0],
+                              "capacity_hours": [200.0]})
+    sites = pd.DataFrame({"site_id": ["near_town", "on_moor", "between"],
+                          "lat": [50.0, 50.0 + 40 * KM_LAT, 50.0 + 20 * KM_LAT],
+                          "lon": [-3.0, -3.0, -3.0], "capacity_hours": [80.0, 80.0, 80.0]})
+    for solver in ("cbc", "highs"):
+        m = SiteSelection.from_frames(zones, providers, sites, k=1).solve(solver)
+        # 'between' reaches the moor too (5 + 26.7 min) but 'on_moor' travels least
+        assert m.opened == ["on_moor"]
+        assert m.unmet_hours == pytest.approx(0, abs=1e-4)
+        d = m.to_dict()
+        assert d["variant"] == "site" and d["sites"] == ["on_moor"]
+    none = SiteSelection.from_frames(zones, providers, sites, k=0).solve()
+    assert none.opened == [] and none.unmet_hours == pytest.approx(40, rel=1e-6)
