@@ -423,6 +423,7 @@ class CoverageModel:
     # on the county benchmark, 12 gives the fastest solves (docs/optimizer.md).
     initial_pairs_per_zone: int | None = 12
     steer: float = 1e-2
+    largest_unmet_share: float | None
 
     def __init__(self, market: Market, variant: str = "standard") -> None:
         if variant not in VARIANTS:
@@ -498,13 +499,17 @@ class CoverageModel:
             x = result.last.x
             self._x = np.clip(x[:m.n_pairs], 0.0, None)
             self._u = np.clip(x[layout.u:layout.u + m.n_zones], 0.0, None)
-            self.largest_unmet_share = (float(phases[0].solution.x[layout.s])
-                                        if layout.s is not None else None)
             phases = [p for p in phases if not p.steer]
+            sols = [p.solution for p in phases if p.solution is not None]
+            self.largest_unmet_share = (float(sols[0].x[layout.s])
+                                        if layout.s is not None else None)
             self._marginal = demand_gradients(phases, layout)[-1]
-            self._fixed_dual = phases[-1].solution.row_dual[:m.n_zones].copy()
-            self.phase_objectives = {p.name: p.solution.objective for p in phases}
-            self.phase_seconds = {p.name: p.solution.seconds for p in phases}
+            last_dual = sols[-1].row_dual
+            self._fixed_dual = (last_dual[:m.n_zones].copy() if last_dual is not None
+                                else np.full(m.n_zones, np.nan))
+            self.phase_objectives = {p.name: s.objective for p, s in zip(phases, sols,
+                                                                          strict=True)}
+            self.phase_seconds = {p.name: s.seconds for p, s in zip(phases, sols, strict=True)}
         self.status = "optimal"
         self.seconds = time.perf_counter() - start
         self._collect()

@@ -54,6 +54,10 @@ class _Classic:
     """Shared parts: names, solve through the back ends, and the result."""
 
     name = ""
+    weights: np.ndarray
+    costs: np.ndarray
+    p: int
+    radius: float
 
     def __init__(self, lp: LinearProgram, cost: np.ndarray, n_sites: int, site_col: int,
                  demand_names: Sequence[str] | None, site_names: Sequence[str] | None):
@@ -305,7 +309,7 @@ class SiteSelection(CoverageModel):
         self._u = np.clip(x[layout.u:layout.u + m.n_zones], 0.0, None)
         self._marginal = np.full(m.n_zones, np.nan)
         self._fixed_dual = np.full(m.n_zones, np.nan)
-        self.largest_unmet_share = None
+        self.largest_unmet_share = None  # type: ignore[assignment]
         y = x[layout.y:] > 0.5
         opt_idx = np.flatnonzero(self.optional)
         self.opened = [str(m.providers["provider_id"].iloc[j]) for j in opt_idx[y]]

@@ -336,6 +336,7 @@ def solve_lexicographic(lp: LinearProgram, phases: list[Phase], solver: str,
         phase.solution = engine.solve(deadline.remaining())
         seconds = phase.solution.seconds
         while pricing is not None:
+            assert phase.solution.col_dual is not None
             new = pricing.enter(phase.solution.col_dual)
             if not len(new):
                 break

@@ -311,7 +311,8 @@ def travel_minutes(zones: pd.DataFrame, providers: pd.DataFrame,
     km = haversine_km(zlat[None, :], zlon[None, :], plat[:, None], plon[:, None],
                       params["earth_radius_km"])
     t = estimate_minutes(km, access, crow)
-    src = np.where(np.isnan(t), None, "estimate").astype(object)
+    src = np.full(t.shape, "estimate", dtype=object)
+    src[np.isnan(t)] = None
     if travel is not None and len(travel):
         zi, pj, mt = read_matrix(travel, pd.Index(zones["zone_id"].astype(str)),
                                  pd.Index(providers["provider_id"].astype(str)))
