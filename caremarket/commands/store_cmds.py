@@ -87,13 +87,14 @@ def serve_cmd(obj, port: int | None, host: str, threads: int, sample: bool) -> N
         load_sample(db)
         click.echo("loaded the sample market")
     if sample:
-        from web.auth import ensure_demo_admin
+        from caremarket.accounts import ensure_demo_admin
 
-        email, password = ensure_demo_admin(db)
+        secret = Path(obj.db_path).parent / "demo-admin.txt"
+        email, password = ensure_demo_admin(db, password_file=secret)
         if password:
-            click.echo(f"demo admin: {email} / password: {password}")
+            click.echo(f"demo admin: {email}  password: {password}  (also in {secret})")
         else:
-            click.echo(f"demo admin: {email} (password set earlier; see instance/demo-admin.txt)")
+            click.echo(f"demo admin: {email} (its password is in {secret})")
     app = create_app({"DATABASE": str(obj.db_path)})
     click.echo(f"serving on http://{host}:{port}/ (store {obj.db_path})")
     serve(app, host=host, port=port, threads=threads, ident="caremarket")

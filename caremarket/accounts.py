@@ -1,0 +1,195 @@
+"""Users, roles, API tokens and the audit log. Passwords and tokens are stored hashed only."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+import sqlite_utils
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from caremarket.store import now
+from market.errors import CareMarketError
+
+ROLES = ("viewer", "analyst", "admin")  # each can do what the ones before it can
+TOKEN_PREFIX = "cm_"
+
+
+class AccountError(CareMarketError):
+    """A user or token operation that cannot be done (unknown user, weak password...)."""
+
+
+@dataclass(frozen=True)
+class User:
+    id: int
+    email: str
+    role: str
+    active: bool = True
+
+    def can(self, role: str) -> bool:
+        return ROLES.index(self.role) >= ROLES.index(role)
+
+    # Flask-Login protocol
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def is_active(self) -> bool:
+        return self.active
+
+    @property
+    def is_anonymous(self) -> bool:
+        return False
+
+    def get_id(self) -> str:
+        return str(self.id)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "email": self.email, "role": self.role, "active": self.active}
+
+
+def _user(row: dict) -> User:
+    return User(int(row["id"]), row["email"], row["role"], bool(row["active"]))
+
+
+def create_user(db: sqlite_utils.Database, email: str, password: str, role: str = "viewer",
+                actor: str | None = None) -> User:
+    email = email.strip().lower()
+    if "@" not in email or len(email) < 3:
+        raise AccountError(f"'{email}' is not an e-mail address")
+    if role not in ROLES:
+        raise AccountError(f"unknown role '{role}' (roles: {', '.join(ROLES)})")
+    if len(password) < 10:
+        raise AccountError("the password must be at least 10 characters long")
+    if get_user_by_email(db, email):
+        raise AccountError(f"a user '{email}' already exists")
+    with db.atomic():
+        row = db["users"].insert({"email": email, "password_hash": generate_password_hash(password),
+                                  "role": role, "created_at": now(), "active": 1})
+        audit(db, actor or "cli", "user.create", email, {"role": role})
+    return get_user(db, int(row.last_pk))  # type: ignore[return-value]
+
+
+def set_password(db: sqlite_utils.Database, email: str, password: str) -> None:
+    user = get_user_by_email(db, email)
+    if not user:
+        raise AccountError(f"no user '{email}'")
+    if len(password) < 10:
+        raise AccountError("the password must be at least 10 characters long")
+    with db.atomic():
+        db["users"].update(user.id, {"password_hash": generate_password_hash(password)})
+        audit(db, email, "user.password", email)
+
+
+def set_role(db: sqlite_utils.Database, email: str, role: str, actor: str) -> User:
+    user = get_user_by_email(db, email)
+    if not user:
+        raise AccountError(f"no user '{email}'")
+    if role not in ROLES:
+        raise AccountError(f"unknown role '{role}' (roles: {', '.join(ROLES)})")
+    with db.atomic():
+        db["users"].update(user.id, {"role": role})
+        audit(db, actor, "user.role", email, {"role": role})
+    return get_user(db, user.id)  # type: ignore[return-value]
+
+
+def get_user(db: sqlite_utils.Database, user_id: int) -> User | None:
+    rows = list(db["users"].rows_where("id = ?", [user_id]))
+    return _user(rows[0]) if rows else None
+
+
+def get_user_by_email(db: sqlite_utils.Database, email: str) -> User | None:
+    rows = list(db["users"].rows_where("email = ?", [email.strip().lower()]))
+    return _user(rows[0]) if rows else None
+
+
+def list_users(db: sqlite_utils.Database) -> list[User]:
+    return [_user(r) for r in db["users"].rows_where(order_by="email")]
+
+
+def authenticate(db: sqlite_utils.Database, email: str, password: str) -> User | None:
+    rows = list(db["users"].rows_where("email = ?", [email.strip().lower()]))
+    if not rows:
+        check_password_hash(generate_password_hash("x"), password)  # same time either way
+        return None
+    row = rows[0]
+    if not row["active"] or not check_password_hash(row["password_hash"], password):
+        return None
+    return _user(row)
+
+
+def _token_hash(token: str) -> str:
+    # Tokens carry 256 random bits, so a fast hash is enough: nothing to brute-force.
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_token(db: sqlite_utils.Database, email: str, name: str = "api",
+                 actor: str | None = None) -> tuple[str, dict]:
+    """Create an API token for `email`; return the token (shown once) and its stored record."""
+    user = get_user_by_email(db, email)
+    if not user:
+        raise AccountError(f"no user '{email}'")
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    with db.atomic():
+        row = db["api_tokens"].insert({"user_id": user.id, "name": name,
+                                       "token_hash": _token_hash(token), "prefix": token[:8],
+                                       "created_at": now()})
+        audit(db, actor or email, "token.create", email, {"name": name, "prefix": token[:8]})
+    record = db["api_tokens"].get(row.last_pk)
+    return token, {k: v for k, v in record.items() if k != "token_hash"}
+
+
+def list_tokens(db: sqlite_utils.Database, user_id: int | None = None) -> list[dict]:
+    where, params = ("user_id = ?", [user_id]) if user_id is not None else (None, [])
+    return [{k: v for k, v in r.items() if k != "token_hash"}
+            for r in db["api_tokens"].rows_where(where, params, order_by="id")]
+
+
+def revoke_token(db: sqlite_utils.Database, token_id: int, actor: User) -> None:
+    rows = list(db["api_tokens"].rows_where("id = ?", [token_id]))
+    if not rows or (rows[0]["user_id"] != actor.id and not actor.can("admin")):
+        raise AccountError(f"no token {token_id} that you may revoke")
+    with db.atomic():
+        db["api_tokens"].update(token_id, {"revoked_at": now()})
+        audit(db, actor.email, "token.revoke", str(token_id))
+
+
+def user_for_token(db: sqlite_utils.Database, token: str) -> User | None:
+    if not token.startswith(TOKEN_PREFIX):
+        return None
+    digest = _token_hash(token)
+    rows = list(db.execute(
+        "select t.id, t.token_hash, u.* from api_tokens t join users u on u.id = t.user_id "
+        "where t.token_hash = ? and t.revoked_at is null", [digest]))
+    if not rows or not hmac.compare_digest(rows[0][1], digest):
+        return None
+    _, _, uid, email, _pw, role, _created, active = rows[0]
+    if not active:
+        return None
+    return User(int(uid), email, role, bool(active))
+
+
+def audit(db: sqlite_utils.Database, user: str | None, action: str, target: str | None = None,
+          detail: Any = None) -> None:
+    """Append to the audit log (inside the caller's transaction when there is one)."""
+    db["audit_log"].insert({"at": now(), "user": user, "action": action, "target": target,
+                            "detail": json.dumps(detail, default=str) if detail else None})
+
+
+def ensure_demo_admin(db: sqlite_utils.Database, email: str = "admin@example.org",
+                      password_file=None) -> tuple[str, str | None]:
+    """Create the demo admin once; return its e-mail and, when just created, its password."""
+    if get_user_by_email(db, email):
+        return email, None
+    password = secrets.token_urlsafe(12)
+    create_user(db, email, password, "admin", actor="serve --sample")
+    if password_file is not None:
+        password_file.parent.mkdir(parents=True, exist_ok=True)
+        password_file.write_text(f"{email}\n{password}\n")
+        password_file.chmod(0o600)
+    return email, password
