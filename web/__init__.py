@@ -1,0 +1,69 @@
+"""The Flask app: pages for commissioners and the `/api/v1` JSON API over one store.
+
+`create_app(test_config=None)` follows Flask's tutorial factory: defaults, then the instance
+config file or the test mapping, then each part's `init_app`, then the blueprints.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from flask import Flask
+
+from caremarket.config import instance_dir, resolve_db_path
+
+
+def _secret_key(folder: Path) -> str:
+    """A per-instance secret kept in the instance folder (created once, readable by owner only)."""
+    path = folder / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    folder.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    path.write_text(key)
+    path.chmod(0o600)
+    return key
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    folder = instance_dir()
+    app = Flask(__name__, instance_path=str(folder.resolve()), instance_relative_config=True)
+    app.config.from_mapping(
+        DATABASE=str(resolve_db_path()),
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        # Secure cookies need HTTPS; set CAREMARKET_SECURE_COOKIES=0 only for plain-HTTP use
+        # on the loopback address (what `caremarket serve` on 127.0.0.1 does).
+        SESSION_COOKIE_SECURE=os.environ.get("CAREMARKET_SECURE_COOKIES", "1") != "0",
+        REMEMBER_COOKIE_SECURE=os.environ.get("CAREMARKET_SECURE_COOKIES", "1") != "0",
+        REMEMBER_COOKIE_HTTPONLY=True,
+        PERMANENT_SESSION_LIFETIME=8 * 3600,
+        WTF_CSRF_CHECK_DEFAULT=False,  # checked in web.auth for cookie sessions only
+        WTF_CSRF_TIME_LIMIT=None,
+        MAX_CONTENT_LENGTH=64 * 1024 * 1024,
+        RUN_WORKERS=2,
+        SCHEDULER_ENABLED=True,
+        JSON_SORT_KEYS=False,
+    )
+    if test_config is None:
+        app.config.from_pyfile("config.py", silent=True)
+    else:
+        app.config.from_mapping(test_config)
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = _secret_key(folder) if not app.testing else "test-secret"
+
+    from web import api, auth, db, pages, reports, scheduler, tasks
+
+    db.init_app(app)
+    auth.init_app(app)
+    tasks.init_app(app)
+    api.init_app(app)  # the JSON error envelope under /api, HTML error pages elsewhere
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(pages.bp)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(reports.bp)
+    app.register_blueprint(reports.api_bp)
+    scheduler.init_app(app)  # APScheduler; not started under TESTING or SCHEDULER_ENABLED=False
+    return app

@@ -1,0 +1,234 @@
+"""Read-side handlers: plain functions from the store (and request args) to JSON-ready dicts.
+
+The pages render the same dicts that the `/api/v1` routes return (one view, two formats).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import sqlite_utils
+
+from market.errors import UnknownEntity
+
+PROVIDER_KINDS = {"homecare": "homecare_providers", "care_home": "care_homes"}
+SORTABLE = {"provider_id", "name", "capacity_hours", "beds", "occupancy", "self_funder_share",
+            "la_fee", "self_funder_fee", "la_hourly_rate", "self_funder_hourly_rate",
+            "cqc_rating", "zone_id", "group_name", "kind", "rurality"}
+
+
+def _rows(db: sqlite_utils.Database, sql: str, params: list | None = None) -> list[dict]:
+    cur = db.execute(sql, params or [])
+    cols = [d[0] for d in cur.description]
+    return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+
+
+def _num(v: Any) -> Any:
+    return None if isinstance(v, float) and math.isnan(v) else v
+
+
+def paginate(items_sql: str, params: list, db, page: int, per_page: int,
+             order: str) -> dict[str, Any]:
+    page = max(1, page)
+    per_page = max(1, min(per_page, 1000))
+    total = db.execute(f"select count(*) from ({items_sql})", params).fetchone()[0]
+    items = _rows(db, f"select * from ({items_sql}) order by {order} limit ? offset ?",
+                  params + [per_page, (page - 1) * per_page])
+    pages = max(1, math.ceil(total / per_page))
+    return {"items": items, "page": page, "per_page": per_page, "total": total, "pages": pages,
+            "next_page": page + 1 if page < pages else None}
+
+
+PROVIDERS_SQL = """
+select 'homecare' as kind, h.provider_id, h.name, h.group_id, h.group_name, h.zone_id,
+       z.rurality, h.lat, h.lon, h.postcode, h.cqc_rating, h.capacity_hours, null as beds,
+       null as occupancy, h.self_funder_share, h.la_hourly_rate, h.self_funder_hourly_rate,
+       null as la_fee, null as self_funder_fee, null as nursing
+from homecare_providers h left join zones z on z.zone_id = h.zone_id
+union all
+select 'care_home', c.provider_id, c.name, c.group_id, c.group_name, c.zone_id, z.rurality,
+       c.lat, c.lon, c.postcode, c.cqc_rating, null, c.beds, c.occupancy, c.self_funder_share,
+       null, null, c.la_fee, c.self_funder_fee, c.nursing
+from care_homes c left join zones z on z.zone_id = c.zone_id
+"""
+
+
+def providers(db, args: dict[str, Any]) -> dict[str, Any]:
+    """Both kinds of provider, filterable by kind, text, zone, rurality, group, rating."""
+    where, params = [], []
+    kind = args.get("kind")
+    if kind:
+        if kind not in PROVIDER_KINDS:
+            raise ValueError(f"kind must be one of {', '.join(PROVIDER_KINDS)}")
+        where.append("kind = ?")
+        params.append(kind)
+    if args.get("q"):
+        where.append("(name like ? or provider_id like ? or postcode like ? or group_name like ?)")
+        params += [f"%{args['q']}%"] * 4
+    for key in ("zone_id", "rurality", "group_id", "cqc_rating"):
+        if args.get(key):
+            where.append(f"{key} = ?")
+            params.append(args[key])
+    sql = PROVIDERS_SQL if not where else f"select * from ({PROVIDERS_SQL}) where " + " and ".join(
+        where)
+    sort = args.get("sort") or "name"
+    desc = sort.startswith("-")
+    if sort.lstrip("-") not in SORTABLE:
+        raise ValueError(f"cannot sort by '{sort}'; sortable: {', '.join(sorted(SORTABLE))}")
+    order = f"[{sort.lstrip('-')}] {'desc' if desc else 'asc'}, provider_id"
+    return paginate(sql, params, db, int(args.get("page", 1)), int(args.get("per_page", 100)),
+                    order)
+
+
+def provider(db, provider_id: str) -> dict[str, Any]:
+    rows = _rows(db, f"select * from ({PROVIDERS_SQL}) where provider_id = ?", [provider_id])
+    if not rows:
+        raise UnknownEntity(f"no provider '{provider_id}'")
+    out = rows[0]
+    table = PROVIDER_KINDS[out["kind"]]
+    out["record"] = _rows(db, f"select * from [{table}] where provider_id = ?", [provider_id])[0]
+    out["fees"] = _rows(db, "select * from fee_rates where provider_id = ? or (provider_id is "
+                            "null and zone_id is null and service in (?, ?, ?)) "
+                            "order by effective_from desc",
+                        [provider_id, "homecare" if out["kind"] == "homecare" else "residential",
+                         "nursing" if out["kind"] == "care_home" else "homecare", "-"])
+    out["travel"] = _rows(db, "select t.zone_id, z.name, z.rurality, t.minutes from "
+                              "travel_times t left join zones z using (zone_id) where "
+                              "t.provider_id = ? order by t.minutes limit 200", [provider_id])
+    return out
+
+
+def zones(db, args: dict[str, Any]) -> dict[str, Any]:
+    where, params = [], []
+    if args.get("rurality"):
+        where.append("rurality = ?")
+        params.append(args["rurality"])
+    if args.get("q"):
+        where.append("(zone_id like ? or name like ?)")
+        params += [f"%{args['q']}%"] * 2
+    sql = ("select zone_id, name, lat, lon, rurality, demand_hours, demand_estimated, "
+           "hop_minutes, population_65_plus, population_85_plus, self_funder_share, la_name "
+           "from zones") + (" where " + " and ".join(where) if where else "")
+    return paginate(sql, params, db, int(args.get("page", 1)), int(args.get("per_page", 500)),
+                    "zone_id")
+
+
+def zone(db, zone_id: str) -> dict[str, Any]:
+    rows = _rows(db, "select * from zones where zone_id = ?", [zone_id])
+    if not rows:
+        raise UnknownEntity(f"no zone '{zone_id}'")
+    out = rows[0]
+    out["care_homes"] = _rows(db, "select provider_id, name, beds from care_homes where "
+                                  "zone_id = ?", [zone_id])
+    out["fees"] = _rows(db, "select * from fee_rates where zone_id = ?", [zone_id])
+    return out
+
+
+def fees(db, args: dict[str, Any]) -> dict[str, Any]:
+    where, params = [], []
+    for key in ("funder", "service", "zone_id", "provider_id"):
+        if args.get(key):
+            where.append(f"{key} = ?")
+            params.append(args[key])
+    if args.get("as_of"):
+        where.append("effective_from <= ?")
+        params.append(args["as_of"])
+    sql = "select * from fee_rates" + (" where " + " and ".join(where) if where else "")
+    return paginate(sql, params, db, int(args.get("page", 1)), int(args.get("per_page", 200)),
+                    "service, funder, effective_from desc, fee_id")
+
+
+def current_rate(db, funder: str, service: str, as_of: str, zone_id: str | None = None,
+                 provider_id: str | None = None) -> float | None:
+    """The rate in force on `as_of`: provider scope beats zone scope beats the general rate."""
+    for scope, value in (("provider_id", provider_id), ("zone_id", zone_id), (None, None)):
+        if scope and not value:
+            continue
+        cond = f"{scope} = ?" if scope else "provider_id is null and zone_id is null"
+        row = db.execute(f"select amount from fee_rates where funder = ? and service = ? and "
+                         f"effective_from <= ? and {cond} order by effective_from desc limit 1",
+                         [funder, service, as_of] + ([value] if scope else [])).fetchone()
+        if row:
+            return float(row[0])
+    return None
+
+
+def overview(db) -> dict[str, Any]:
+    """The market at a glance: capacity, beds, self-funders and fees by rurality; freshness."""
+    by_rurality = _rows(db, """
+        select coalesce(z.rurality, 'unknown') as rurality, count(*) as zones,
+               round(sum(z.demand_hours), 1) as demand_hours,
+               round(sum(z.population_65_plus)) as population_65_plus,
+               (select count(*) from homecare_providers h join zones zz using (zone_id)
+                 where zz.rurality is z.rurality) as homecare_providers,
+               (select round(sum(capacity_hours), 1) from homecare_providers h
+                  join zones zz using (zone_id) where zz.rurality is z.rurality) as capacity_hours,
+               (select count(*) from care_homes c join zones zz using (zone_id)
+                 where zz.rurality is z.rurality) as care_homes,
+               (select sum(beds) from care_homes c join zones zz using (zone_id)
+                 where zz.rurality is z.rurality) as beds,
+               (select round(sum(beds * occupancy * self_funder_share) /
+                       nullif(sum(beds * occupancy), 0), 4)
+                  from care_homes c join zones zz using (zone_id)
+                 where zz.rurality is z.rurality) as care_home_self_funder_share
+        from zones z group by 1 order by
+          case rurality when 'urban' then 1 when 'town' then 2 when 'village' then 3
+          when 'sparse' then 4 else 5 end""")
+    totals = _rows(db, """
+        select (select count(*) from zones) as zones,
+               (select round(sum(demand_hours), 1) from zones) as demand_hours,
+               (select count(*) from homecare_providers) as homecare_providers,
+               (select round(sum(capacity_hours), 1) from homecare_providers) as capacity_hours,
+               (select count(*) from care_homes) as care_homes,
+               (select sum(beds) from care_homes) as beds,
+               (select round(sum(beds * occupancy * self_funder_share) /
+                       nullif(sum(beds * occupancy), 0), 4) from care_homes)
+                 as care_home_self_funder_share,
+               (select round(avg(self_funder_fee), 2) from care_homes) as mean_self_funder_fee,
+               (select round(avg(la_fee), 2) from care_homes) as mean_la_fee,
+               (select round(avg(la_hourly_rate), 2) from homecare_providers)
+                 as mean_la_hourly_rate,
+               (select round(avg(self_funder_hourly_rate), 2) from homecare_providers)
+                 as mean_self_funder_hourly_rate""")[0]
+    if totals["mean_la_fee"]:
+        totals["self_funder_premium"] = round(totals["mean_self_funder_fee"] /
+                                              totals["mean_la_fee"] - 1, 4)
+    freshness = _rows(db, """select kind, max(finished_at) as last_import, count(*) as imports,
+                             (select file_name from imports i2 where i2.kind = i.kind
+                               order by id desc limit 1) as last_file
+                             from imports i group by kind order by kind""")
+    today = db.execute("select date('now')").fetchone()[0]
+    schedule = _rows(db, """select funder, service, unit, amount, effective_from, zone_id,
+                            provider_id, note from fee_rates where provider_id is null and
+                            zone_id is null order by service, funder, effective_from desc""")
+    rural_uplifts = db.execute("select count(*) from fee_rates where zone_id is not null"
+                               ).fetchone()[0]
+    return {"totals": totals, "by_rurality": by_rurality, "freshness": freshness,
+            "fee_schedule": schedule, "zone_scoped_rates": rural_uplifts, "as_of": today}
+
+
+def imports(db, args: dict[str, Any]) -> dict[str, Any]:
+    out = paginate("select id, kind, file_name, content_hash, user, started_at, finished_at, "
+                   "status, rows_read, records, by_type, rejected, unplaced, message "
+                   "from imports", [], db, int(args.get("page", 1)),
+                   int(args.get("per_page", 50)), "id desc")
+    for item in out["items"]:
+        item["by_type"] = json.loads(item["by_type"] or "{}")
+        item["unplaced"] = json.loads(item["unplaced"] or "[]")
+        item["unplaced_count"] = len(item["unplaced"])
+    return out
+
+
+def map_layers(db) -> dict[str, Any]:
+    zones_ = _rows(db, "select zone_id, name, lat, lon, rurality, demand_hours from zones "
+                       "where lat is not null and lon is not null")
+    homes = _rows(db, "select provider_id, name, lat, lon, beds, 'care_home' as kind from "
+                      "care_homes where lat is not null")
+    agencies = _rows(db, "select provider_id, name, lat, lon, capacity_hours, 'homecare' as "
+                         "kind from homecare_providers where lat is not null")
+    sites = _rows(db, "select site_id, name, lat, lon, capacity_hours from sites where lat "
+                      "is not null")
+    return {"zones": zones_, "care_homes": homes, "homecare_providers": agencies,
+            "sites": sites}

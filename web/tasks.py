@@ -1,0 +1,67 @@
+"""Background runs: a long coverage or equalisation run does not block the page or the API.
+
+`submit(kind, payload, user)` records the run as 'running' in the store and hands it to a small
+thread pool kept in `app.extensions["caremarket.tasks"]`; the page (or an API client) polls
+`/api/v1/runs/<id>` for `status` and `progress` and reads `result` when it is 'done'. Each job
+opens its own store connection inside `app.app_context()`. With `RUN_SYNC` set (tests), a run is
+carried out before `submit` returns, so tests need no waiting.
+
+Runs left 'running' by a process that died are marked failed when the app starts, so nothing
+is left spinning for ever.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from flask import Flask, current_app
+
+from caremarket import analyses
+from caremarket.runs import start_run
+from caremarket.store import content_hash, now, open_store
+from web.db import get_db
+
+log = logging.getLogger(__name__)
+EXTENSION = "caremarket.tasks"
+
+
+def init_app(app: Flask) -> None:
+    app.extensions[EXTENSION] = ThreadPoolExecutor(
+        max_workers=int(app.config.get("RUN_WORKERS", 2)), thread_name_prefix="caremarket-run")
+    store = open_store(app.config["DATABASE"])
+    try:
+        with store.atomic():
+            store.execute("update runs set status = 'failed', error = 'interrupted: the "
+                          "service stopped during the run', finished_at = ? "
+                          "where status in ('running', 'queued')", [now()])
+    finally:
+        store.close()
+
+
+def submit(kind: str, payload: dict[str, Any], user: str | None) -> int:
+    """Start a run of `kind` ('coverage' or 'equalisation') in the background; return its id."""
+    if kind not in analyses.RUN_KINDS:
+        raise ValueError(f"unknown run kind '{kind}' (choose from "
+                         f"{', '.join(analyses.RUN_KINDS)})")
+    db = get_db()
+    run_id = start_run(db, kind, payload, None, content_hash(db), user)
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    if app.config.get("RUN_SYNC"):
+        _execute(app, run_id, kind, payload, user)
+    else:
+        app.extensions[EXTENSION].submit(_execute, app, run_id, kind, payload, user)
+    return run_id
+
+
+def _execute(app: Flask, run_id: int, kind: str, payload: dict[str, Any],
+             user: str | None) -> None:
+    with app.app_context():
+        store = open_store(app.config["DATABASE"], migrate_schema=False)
+        try:
+            analyses.run_with_progress(store, run_id, kind, payload, user)
+        except Exception:  # noqa: BLE001 - recorded in the run; the pool must go on
+            log.exception("run %s (%s) failed", run_id, kind)
+        finally:
+            store.close()
