@@ -66,3 +66,85 @@ def runner():
     from click.testing import CliRunner
 
     return CliRunner()
+
+
+# -- the web app ------------------------------------------------------------------------------
+
+PASSWORDS = {"admin": "admin-password-1", "analyst": "analyst-password-1",
+             "viewer": "viewer-password-1"}
+
+
+def email_for(role: str) -> str:
+    return f"{role}@example.org"
+
+
+@pytest.fixture
+def app(sample_db_file: Path, tmp_path: Path, monkeypatch):
+    """The Flask app on a private copy of the sample market, with one user of each role.
+
+    Runs are carried out synchronously (`RUN_SYNC`) and the scheduler is not started, so tests
+    need no waiting; CSRF is checked as in production.
+    """
+    import shutil
+
+    from caremarket import accounts
+    from caremarket.store import open_store
+    from web import create_app
+
+    path = tmp_path / "web.db"
+    shutil.copy(sample_db_file, path)
+    store = open_store(path)
+    for role, password in PASSWORDS.items():
+        accounts.create_user(store, email_for(role), password, role, actor="test")
+    store.close()
+    monkeypatch.setenv("CAREMARKET_INSTANCE", str(tmp_path / "instance"))
+    app = create_app({"TESTING": True, "DATABASE": str(path), "SECRET_KEY": "test",
+                      "RUN_SYNC": True, "SCHEDULER_ENABLED": False,
+                      "SESSION_COOKIE_SECURE": False, "REMEMBER_COOKIE_SECURE": False})
+    yield app
+    app.extensions["caremarket.tasks"].shutdown(wait=True)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def csrf_from(html: str) -> str:
+    """The CSRF token of a rendered page (the <meta name="csrf-token"> tag)."""
+    import re
+
+    m = re.search(r'name="csrf-token" content="([^"]+)"', html)
+    assert m, "page carries no CSRF token"
+    return m.group(1)
+
+
+def login(client, role: str = "admin") -> str:
+    """Log `client` in as the user of `role`; return a CSRF token for later form posts."""
+    page = client.get("/login")
+    token = csrf_from(page.get_data(as_text=True))
+    resp = client.post("/login", data={"email": email_for(role), "password": PASSWORDS[role],
+                                       "csrf_token": token})
+    assert resp.status_code == 302, resp.get_data(as_text=True)[:500]
+    return csrf_from(client.get("/login").get_data(as_text=True))
+
+
+@pytest.fixture
+def api_token(app):
+    """Return a function role -> a fresh Bearer token of that role's user."""
+    from caremarket import accounts
+    from caremarket.store import open_store
+
+    def make(role: str = "analyst") -> str:
+        store = open_store(app.config["DATABASE"])
+        try:
+            token, _ = accounts.create_token(store, email_for(role), "test")
+        finally:
+            store.close()
+        return token
+
+    return make
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
