@@ -65,6 +65,9 @@ def kinds_cmd() -> None:
         click.echo(f"{k.name:20} {k.description}")
 
 
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
 @click.command("serve")
 @click.option("--port", type=int, default=None, help="Port (default $PORT, else 5000).")
 @click.option("--host", default="127.0.0.1", show_default=True)
@@ -95,7 +98,12 @@ def serve_cmd(obj, port: int | None, host: str, threads: int, sample: bool) -> N
             click.echo(f"demo admin: {email}  password: {password}  (also in {secret})")
         else:
             click.echo(f"demo admin: {email} (its password is in {secret})")
-    app = create_app({"DATABASE": str(obj.db_path)})
+    if host in LOOPBACK and "CAREMARKET_SECURE_COOKIES" not in os.environ:
+        # Plain HTTP on this machine only: a Secure cookie would not be sent back over
+        # http://127.0.0.1. Behind TLS (any other host), session cookies stay Secure.
+        os.environ["CAREMARKET_SECURE_COOKIES"] = "0"
+    os.environ["CAREMARKET_DB"] = str(obj.db_path)  # what --db chose, for the app factory
+    app = create_app()
     click.echo(f"serving on http://{host}:{port}/ (store {obj.db_path})")
     serve(app, host=host, port=port, threads=threads, ident="caremarket")
 

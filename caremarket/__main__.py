@@ -1,0 +1,5 @@
+"""`python -m caremarket` runs the CLI."""
+
+from caremarket.cli import main
+
+main()
