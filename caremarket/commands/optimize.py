@@ -42,6 +42,21 @@ def _read_travel(path: str):
     return frame
 
 
+def _ids_from_names(travel, zones, bases):
+    """Match ids first, then unique (case-insensitive) names, as `caremarket import travel` does;
+    what matches neither is left for the model to reject as an unknown id."""
+    for col, frame in (("zone_id", zones), ("provider_id", bases)):
+        ids = set(frame[col].astype(str))
+        by_name: dict[str, str] = {}
+        if "name" in frame:
+            names = frame["name"].astype(str).str.strip().str.lower()
+            unique = ~names.duplicated(keep=False)
+            by_name = dict(zip(names[unique], frame.loc[unique, col].astype(str), strict=True))
+        travel[col] = [v if v in ids else by_name.get(v.strip().lower(), v)
+                       for v in travel[col].astype(str)]
+    return travel
+
+
 def _pairs(values: tuple[str, ...], option: str) -> dict[str, float]:
     out = {}
     for item in values:
@@ -58,6 +73,8 @@ def _pairs(values: tuple[str, ...], option: str) -> dict[str, float]:
 
 def _market_frames(obj, zones_csv, providers_csv, travel_csv, sites_csv):
     """Zones, providers, travel (and sites) from CSV files, or else from the store."""
+    import pandas as pd
+
     from market.entities import HOMECARE_PROVIDER, SITE, ZONE
 
     if zones_csv or providers_csv:
@@ -68,6 +85,10 @@ def _market_frames(obj, zones_csv, providers_csv, travel_csv, sites_csv):
         providers = _read_entity(HOMECARE_PROVIDER, providers_csv)
         travel = _read_travel(travel_csv) if travel_csv else None
         sites = _read_entity(SITE, sites_csv) if sites_csv else None
+        if travel is not None:
+            bases = providers if sites is None else pd.concat(
+                [providers, sites.rename(columns={"site_id": "provider_id"})])
+            travel = _ids_from_names(travel, zones, bases)
         return zones, providers, travel, sites, None
     from caremarket.store import frame
 

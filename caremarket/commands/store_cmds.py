@@ -13,11 +13,13 @@ from caremarket.cli import emit_json, reports_errors
 @click.command("init")
 @click.option("--sample", is_flag=True, help="Load the embedded sample market.")
 @click.option("--seed", type=int, default=42, show_default=True, help="Sample market seed.")
+@click.option("--devon", "devon", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Load the Devon real-data case from this folder (../shared/data/devon).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.pass_obj
 @reports_errors
-def init_cmd(obj, sample: bool, seed: int, as_json: bool) -> None:
-    """Create the store (and load the sample market with --sample)."""
+def init_cmd(obj, sample: bool, seed: int, devon: str | None, as_json: bool) -> None:
+    """Create the store (and load the sample market with --sample, or Devon with --devon)."""
     from caremarket.migrations import current_version
 
     db = obj.db
@@ -26,6 +28,10 @@ def init_cmd(obj, sample: bool, seed: int, as_json: bool) -> None:
         from data.generate import load_sample
 
         out["imports"] = [s.to_dict() for s in load_sample(db, seed=seed)]
+    if devon:
+        from data.devon import load_devon
+
+        out["imports"] += [s.to_dict() for s in load_devon(db, devon)]
     if as_json:
         emit_json(out)
         return
