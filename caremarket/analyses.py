@@ -161,6 +161,7 @@ def coverage(db: sqlite_utils.Database, levers: Mapping[str, Any] | None = None,
         result = model.to_dict(lv["gaps"])
         result["levers"] = lv
         result["zones_map"] = _zones_map(db, model, params)
+        result["cost_of_care"] = cost_of_care_summary(result["zones_map"])
         result["input_hash"] = digest
         result["run_id"] = run_id
     except Exception as exc:
@@ -182,7 +183,7 @@ def _zones_map(db, model, params) -> list[dict[str, Any]]:
     reachable pair); `la_hourly_rate` is the rate in force (a zone-scoped rate beats the general
     one), `gap` the cost above it and `rural_uplift_rate` the rate that closes it.
     """
-    from market.cost_of_care import la_hourly_rates, zone_costs_from_model
+    from market.cost_of_care import COST_LINES, la_hourly_rates, zone_costs_from_model
 
     z = model.zones.copy()
     stored = frame(db, "zones")
@@ -192,8 +193,8 @@ def _zones_map(db, model, params) -> list[dict[str, Any]]:
     rates = la_hourly_rates(frame(db, "fee_rates"), z["zone_id"].astype(str),
                             as_of=date.today().isoformat())
     costs = zone_costs_from_model(model, stored, params, rates)
-    cost_cols = ["cost_per_contact_hour", "cost_basis", "la_hourly_rate", "gap",
-                 "rural_uplift_rate", "uplift_per_hour", "la_uplift_per_week"]
+    cost_cols = ["tau", *COST_LINES, "cost_per_contact_hour", "cost_basis", "la_hourly_rate",
+                 "gap", "rural_uplift_rate", "uplift_per_hour", "la_uplift_per_week"]
     z = z.merge(costs[["zone_id", *cost_cols]], on="zone_id", how="left")
     keep = [c for c in ("zone_id", "name", "lat", "lon", "rurality", "demand_hours",
                         "met_hours", "unmet_hours", "travel_minutes_per_contact_hour",
@@ -201,6 +202,37 @@ def _zones_map(db, model, params) -> list[dict[str, Any]]:
     clean = z[keep].astype(object).where(z[keep].notna(), None)
     return [{k: (v.item() if hasattr(v, "item") else v) for k, v in r.items()}
             for r in clean.to_dict("records")]
+
+
+def cost_of_care_summary(zones_map: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Cost of care per contact hour by rurality (weighted by delivered contact hours), the LA
+    rate and its gap, and the weekly LA uplift that closes the gap in every zone (s4)."""
+    import pandas as pd
+
+    z = pd.DataFrame(list(zones_map))
+    if len(z) == 0 or "cost_per_contact_hour" not in z:
+        return {"by_rurality": [], "la_uplift_per_week": 0.0, "la_uplift_per_year": 0.0}
+    z = z[z["cost_per_contact_hour"].notna() & (z["met_hours"] > 0)]
+    rows = []
+    for rurality, g in z.groupby(z["rurality"].fillna("unknown"), sort=False):
+        w = g["met_hours"].astype(float)
+
+        def mean(col: str, g=g, w=w) -> float | None:
+            if not g[col].notna().all() or w.sum() <= 0:
+                return None
+            return float((g[col].astype(float) * w).sum() / w.sum())
+
+        rows.append({"rurality": rurality, "zones": int(len(g)),
+                     "contact_hours": float(w.sum()),
+                     "travel_minutes_per_contact_hour": mean("tau"),
+                     "cost_per_contact_hour": mean("cost_per_contact_hour"),
+                     "la_hourly_rate": mean("la_hourly_rate"), "gap": mean("gap"),
+                     "zones_under_cost": int((g["gap"] > 1e-9).sum()),
+                     "la_uplift_per_week": float(g["la_uplift_per_week"].fillna(0).sum())})
+    order = {"urban": 0, "town": 1, "village": 2, "sparse": 3}
+    rows.sort(key=lambda r: order.get(r["rurality"], 9))
+    week = float(sum(r["la_uplift_per_week"] for r in rows))
+    return {"by_rurality": rows, "la_uplift_per_week": week, "la_uplift_per_year": 52 * week}
 
 
 def _json(obj):

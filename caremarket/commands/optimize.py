@@ -337,6 +337,53 @@ def _locate_sites(obj, k, zones_csv, providers_csv, sites_csv, travel_csv, max_m
     return result
 
 
+@click.command("cost-of-care")
+@click.option("--max-minutes", type=float, default=None,
+              help="Longest one-way trip (default: parameter max_travel_minutes, 45).")
+@click.option("--variant", type=click.Choice(VARIANTS), default="standard", show_default=True)
+@click.option("--solver", type=click.Choice(SOLVERS), default="auto", show_default=True)
+@click.option("--zones", "show_zones", type=int, default=15, show_default=True,
+              help="How many zones (largest gap first) to print.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_obj
+@reports_errors
+def cost_of_care_cmd(obj, max_minutes, variant, solver, show_zones, as_json) -> None:
+    """Cost of home care per contact hour by zone (s4), against the LA rate, on the store.
+
+    Runs the coverage LP and costs each zone at the travel it assigns: every cost line, the LA
+    hourly rate in force, the gap and the rural uplift rate that closes it. The run is recorded.
+    """
+    from caremarket.analyses import coverage
+
+    r = coverage(obj.db, {"max_minutes": max_minutes, "variant": variant, "solver": solver})
+    out = {"run_id": r["run_id"], "input_hash": r["input_hash"],
+           "parameters": r["parameters"], "cost_of_care": r["cost_of_care"],
+           "zones": r["zones_map"]}
+    if as_json:
+        emit_json(out)
+        return
+    c = r["cost_of_care"]
+    click.echo(f"{'rurality':10} {'zones':>6} {'contact h/wk':>13} {'travel min/h':>13} "
+               f"{'cost/h':>8} {'LA rate':>8} {'gap':>7} {'uplift/wk':>11}")
+    for row in c["by_rurality"]:
+        click.echo(f"{row['rurality']:10} {row['zones']:>6} {row['contact_hours']:>13,.1f} "
+                   f"{row['travel_minutes_per_contact_hour']:>13.1f} "
+                   f"{row['cost_per_contact_hour']:>8.2f} {row['la_hourly_rate'] or 0:>8.2f} "
+                   f"{row['gap'] or 0:>7.2f} {row['la_uplift_per_week']:>11,.0f}")
+    click.echo(f"LA uplift to pay the cost of care in every zone: "
+               f"{c['la_uplift_per_week']:,.0f} a week, {c['la_uplift_per_year']:,.0f} a year")
+    ranked = sorted((z for z in r["zones_map"] if z.get("gap") is not None),
+                    key=lambda z: -z["gap"])[:show_zones]
+    if ranked:
+        click.echo("zones with the largest gap (cost per contact hour above the LA rate):")
+        for z in ranked:
+            click.echo(f"  {z['zone_id']:12} {z['rurality'] or '':8} cost {z['cost_per_contact_hour']:.2f}"
+                       f"  LA {z['la_hourly_rate']:.2f}  rural uplift rate "
+                       f"{z['rural_uplift_rate']:.2f}")
+    click.echo(f"run {r['run_id']}")
+
+
 def register(cli: click.Group) -> None:
     cli.add_command(coverage_cmd)
     cli.add_command(locate_cmd)
+    cli.add_command(cost_of_care_cmd)
