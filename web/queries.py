@@ -169,8 +169,8 @@ def overview(db) -> dict[str, Any]:
                  where zz.rurality is z.rurality) as care_homes,
                (select sum(beds) from care_homes c join zones zz using (zone_id)
                  where zz.rurality is z.rurality) as beds,
-               (select round(sum(beds * occupancy * self_funder_share) /
-                       nullif(sum(beds * occupancy), 0), 4)
+               (select round(sum(c.beds * c.occupancy * c.self_funder_share) /
+                       nullif(sum(c.beds * c.occupancy), 0), 4)
                   from care_homes c join zones zz using (zone_id)
                  where zz.rurality is z.rurality) as care_home_self_funder_share
         from zones z group by 1 order by
