@@ -266,14 +266,23 @@ def write_sample(outdir: str | Path, seed: int = 42) -> dict[str, Path]:
     return paths
 
 
-def load_sample(db, seed: int = 42, user: str = "sample") -> list:
-    """Import the sample market into `db` through the ordinary importers; return the summaries."""
+def load_sample(db, seed: int = 42, user: str = "sample", report: bool = True) -> list:
+    """Import the sample market into `db` through the ordinary importers; return the summaries.
+
+    With `report`, also save the sample scenarios and weekly fee-impact report definition and
+    run that report once, so a new user sees a report at once (caremarket.reports).
+    """
     from caremarket.importers import import_file
 
     with tempfile.TemporaryDirectory(prefix="caremarket-sample-") as tmp:
         paths = write_sample(tmp, seed)
-        return [import_file(db, kind, paths[kind], user=user, display_name=f"sample/{kind}.csv")
-                for kind in ORDER]
+        summaries = [import_file(db, kind, paths[kind], user=user,
+                                 display_name=f"sample/{kind}.csv") for kind in ORDER]
+    if report:
+        from caremarket.reports import add_sample_report
+
+        add_sample_report(db, user)
+    return summaries
 
 
 def main() -> None:
