@@ -50,6 +50,7 @@ DEFAULT_MEASURES = ("cross_subsidy", "classes", "extra_la_spend", "coverage")
 CLASSES = ("sustainable", "at risk", "unviable")
 WHEN = (("before", "before"), ("after", "after"))
 MAX_NAME = 100
+RESERVED_NAMES = ("compare", "runs", "new")  # /reports/compare, /reports/runs/N, /reports/new
 
 
 class InvalidReport(InvalidInput):
@@ -242,6 +243,9 @@ def _check(db: sqlite_utils.Database, fields: dict[str, Any]) -> dict[str, Any]:
     if len(name) > MAX_NAME or "/" in name or any(ord(c) < 32 for c in name):
         raise InvalidReport(f"report name '{name}': at most {MAX_NAME} characters, no '/' or "
                             "control characters")
+    if name.lower() in RESERVED_NAMES:
+        raise InvalidReport(f"report name '{name}' is reserved (it is part of the web "
+                            f"addresses); choose another")
     scenarios = _as_list(fields.get("scenarios"), "scenarios")
     if not scenarios:
         raise InvalidReport("a report needs at least one saved scenario")
@@ -612,7 +616,7 @@ def _run_rows(db: sqlite_utils.Database, where: str, params: list[Any], limit: i
 
 
 def claim_run(db: sqlite_utils.Database, name: str, scheduled_for: str, trigger: str,
-              started_at: str) -> int | None:
+              started_at: str, user: str | None = None) -> int | None:
     """Insert the run's row as 'running'; None when (name, scheduled_for) is taken already.
 
     The unique index on (report_name, scheduled_for) is what stops two scheduler processes
@@ -621,8 +625,9 @@ def claim_run(db: sqlite_utils.Database, name: str, scheduled_for: str, trigger:
     try:
         with db.atomic():
             cur = db.execute("insert into report_runs (report_name, scheduled_for, started_at, "
-                             "status, trigger) values (?, ?, ?, 'running', ?)",
-                             [name, scheduled_for, started_at, trigger])
+                             "status, trigger, result) values (?, ?, ?, 'running', ?, ?)",
+                             [name, scheduled_for, started_at, trigger,
+                              json.dumps({"run_by": user})])
             return int(cur.lastrowid)
     except sqlite3.IntegrityError:
         return None
@@ -635,38 +640,49 @@ def previous_run(db: sqlite_utils.Database, name: str, before_id: int) -> dict[s
     return get_run(db, row[0]) if row else None
 
 
-def run_report(db: sqlite_utils.Database, name: str, trigger: str = "manual",
-               scheduled_for: datetime | str | None = None, *, now: datetime | None = None,
-               user: str | None = None) -> dict[str, Any] | None:
-    """Run report `name` for the firing `scheduled_for` (default: now); store and return it.
+def begin_run(db: sqlite_utils.Database, name: str, trigger: str = "manual",
+              scheduled_for: datetime | str | None = None, *, now: datetime | None = None,
+              user: str | None = None) -> int | None:
+    """Claim the run of report `name` for the firing `scheduled_for` (default: this instant).
 
-    Returns None when that firing has been claimed by another process (nothing is done). A
-    failing run is recorded with status 'failed' and its error, then ReportFailed is raised.
+    Returns the new run's id (status 'running'), or None when another process has claimed
+    that firing already.
     """
-    definition = get_definition(db, name)
+    get_definition(db, name)
     moment = _aware(now or datetime.now(UTC))
-    clock0 = time.monotonic()
     if scheduled_for is None:
         key = moment.astimezone(UTC).isoformat(timespec="microseconds")
     elif isinstance(scheduled_for, datetime):
         key = stamp(scheduled_for)
     else:
         key = str(scheduled_for)
-    run_id = claim_run(db, name, key, trigger, stamp(moment))
-    if run_id is None:
-        return None
+    return claim_run(db, name, key, trigger, stamp(moment), user)
+
+
+def complete_run(db: sqlite_utils.Database, run_id: int, *, user: str | None = None,
+                 started: datetime | None = None) -> dict[str, Any]:
+    """Compute the claimed run `run_id`, store the report and what changed; return the run.
+
+    A failure is recorded (status 'failed', the error) and raised as ReportFailed. `started`
+    is the instant the run was claimed, for a controllable clock; by default the finishing
+    time is the real one.
+    """
+    row = db["report_runs"].get(run_id)
+    name, trigger = row["report_name"], row["trigger"]
+    clock0 = time.monotonic()
 
     def finished() -> str:
-        return stamp(moment + timedelta(seconds=time.monotonic() - clock0))
+        if started is None:
+            return now_iso()
+        return stamp(_aware(started) + timedelta(seconds=time.monotonic() - clock0))
 
     try:
-        report = compute_report(db, definition, user=user or trigger)
+        report = compute_report(db, get_definition(db, name), user=user or trigger)
     except Exception as exc:
         message = str(exc) if isinstance(exc, CareMarketError) else f"{type(exc).__name__}: {exc}"
         with db.atomic():
             db["report_runs"].update(run_id, {"status": "failed", "error": message,
-                                              "finished_at": finished(),
-                                              "result": json.dumps({"run_by": user})})
+                                              "finished_at": finished()})
             audit(db, user or trigger, "report.run", name, {"run_id": run_id, "trigger": trigger,
                                                             "status": "failed",
                                                             "error": message})
@@ -682,6 +698,21 @@ def run_report(db: sqlite_utils.Database, name: str, trigger: str = "manual",
         audit(db, user or trigger, "report.run", name, {"run_id": run_id, "trigger": trigger,
                                                         "status": "done"})
     return get_run(db, run_id)
+
+
+def run_report(db: sqlite_utils.Database, name: str, trigger: str = "manual",
+               scheduled_for: datetime | str | None = None, *, now: datetime | None = None,
+               user: str | None = None) -> dict[str, Any] | None:
+    """Run report `name` for the firing `scheduled_for` (default: now); store and return it.
+
+    Returns None when that firing has been claimed by another process (nothing is done). A
+    failing run is recorded with status 'failed' and its error, then ReportFailed is raised.
+    """
+    moment = _aware(now or datetime.now(UTC))
+    run_id = begin_run(db, name, trigger, scheduled_for, now=moment, user=user)
+    if run_id is None:
+        return None
+    return complete_run(db, run_id, user=user, started=moment)
 
 
 def get_run(db: sqlite_utils.Database, run_id: int) -> dict[str, Any]:

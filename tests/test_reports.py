@@ -259,6 +259,7 @@ def test_definitions_are_validated_with_clear_errors(sample_db):
         (("Bad", [], "0 6 * * 1"), "at least one saved scenario"),
         (("", ok, "0 6 * * 1"), "needs a name"),
         (("a/b", ok, "0 6 * * 1"), "no '/'"),
+        (("Compare", ok, "0 6 * * 1"), "is reserved"),
         ((R.SAMPLE_REPORT, ok, "0 6 * * 1"), "exists already"),
     ]
     for args, message in cases:
