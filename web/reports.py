@@ -1,0 +1,452 @@
+"""Fee-impact reports on the web: pages (blueprint `reports`) and the API (`api_bp`).
+
+Pages: /reports (definitions and recent runs), /reports/<name> (definition and history),
+/reports/runs/<id> (the report: headline, detail tables, content hash, parameters, changes
+since the previous run; print-ready), /reports/compare?a=&b=, and for admins the forms to
+create, edit and delete definitions; analysts can run a report now.
+
+API under /api/v1/reports: GET list, POST create (admin), GET/PUT/DELETE /<name> (admin for
+writes), POST /<name>/run (analyst), GET /<name>/runs, GET /runs/<id>, GET /runs/<id>.csv and
+.xlsx, GET /compare?a=&b=. Each page renders the dict its API route returns (the handlers in
+`caremarket.reports`); errors go through the API's envelope and error pages (web.api).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_login import current_user
+
+from caremarket import reports
+from caremarket.scenario_store import list_scenarios
+from caremarket.store import open_store
+from market.errors import UnknownEntity
+from web import scheduler
+from web.api import ApiError, bad_request, doc, json_response, paginate_list
+from web.auth import actor, requires
+from web.db import get_db
+
+bp = Blueprint("reports", __name__, url_prefix="/reports")
+api_bp = Blueprint("reports_api", __name__, url_prefix="/api/v1/reports")
+
+API = "/api/v1/reports"
+
+
+# -- number formats for the report pages ---------------------------------------------------
+
+@bp.app_template_filter("report_value")
+def report_value(value: Any, unit: str = "") -> str:
+    """A figure as a commissioner reads it: £ with thousands, shares as %, None as a dash."""
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if not isinstance(value, (int, float)):
+        return str(value)
+    if unit == "share":
+        return f"{100 * value:.1f}%"
+    if unit == "GBP a week":
+        return f"£{value:,.2f}"
+    if unit.startswith("GBP"):
+        return f"£{value:,.0f}" if value >= 0 else f"−£{-value:,.0f}"
+    if float(value).is_integer():
+        return f"{value:,.0f}"
+    return f"{value:,.1f}"
+
+
+@bp.app_template_filter("report_time")
+def report_time(stamp: str | None, seconds: bool = False) -> str:
+    """An ISO timestamp as London time: '6 Jan 2025 06:00 GMT'."""
+    if not stamp:
+        return "–"
+    try:
+        moment = datetime.fromisoformat(str(stamp))
+    except ValueError:
+        return str(stamp)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    local = moment.astimezone(ZoneInfo(reports.TIMEZONE))
+    return f"{local.day} {local:%b %Y %H:%M{':%S' if seconds else ''} %Z}"
+
+
+@bp.app_template_filter("report_change")
+def report_change(value: Any, unit: str = "") -> str:
+    """A change with its sign: +£1,234 / −3 beds / +1.2 points for shares."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return "–"
+    sign = "+" if value > 0 else ("−" if value < 0 else "±")
+    if unit == "share":
+        return f"{sign}{abs(100 * value):.1f} points"
+    text = report_value(abs(value), unit)
+    return f"{sign}{text}"
+
+
+# -- shared handlers -------------------------------------------------------------------------
+
+def _definition_fields(data: dict[str, Any], creating: bool) -> dict[str, Any]:
+    """The fields of a definition from a JSON body, checked for shape (the domain checks the
+    rest); unknown fields are a 400."""
+    allowed = {"name", *reports.EDITABLE} if creating else set(reports.EDITABLE) | {"name"}
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise bad_request(unknown[0], f"unknown field (send {', '.join(sorted(allowed))})")
+    for key in ("scenarios", "measures"):
+        if key in data and data[key] is not None and not (
+                isinstance(data[key], list) and all(isinstance(v, str) for v in data[key])):
+            raise bad_request(key, "must be a list of names")
+    for key in ("name", "cron", "description"):
+        if key in data and data[key] is not None and not isinstance(data[key], str):
+            raise bad_request(key, "must be text")
+    if "enabled" in data and not isinstance(data["enabled"], bool):
+        raise bad_request("enabled", "must be true or false")
+    return data
+
+
+def _start_run(name: str) -> int:
+    """Claim a run of report `name` now and compute it in the background (inline under
+    RUN_SYNC); return its id."""
+    db = get_db()
+    user = actor()
+    run_id = reports.begin_run(db, name, "manual", user=user)
+    if run_id is None:
+        raise ApiError(409, "conflict", f"report '{name}' was started at this very moment "
+                                        "already; try again")
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    if app.config.get("RUN_SYNC"):
+        _complete(app, run_id, user)
+    else:
+        app.extensions["caremarket.tasks"].submit(_complete, app, run_id, user)
+    return run_id
+
+
+def _complete(app, run_id: int, user: str | None) -> None:
+    with app.app_context():
+        store = open_store(app.config["DATABASE"], migrate_schema=False)
+        try:
+            reports.complete_run(store, run_id, user=user)
+        except reports.ReportFailed as exc:
+            app.logger.warning("%s", exc)  # recorded in the run
+        except Exception:  # noqa: BLE001 - recorded as failed by complete_run; pool goes on
+            app.logger.exception("report run %s failed", run_id)
+        finally:
+            store.close()
+
+
+def _run_or_404(run_id: int) -> dict[str, Any]:
+    return reports.get_run(get_db(), run_id)
+
+
+def _done(run: dict[str, Any]) -> dict[str, Any]:
+    if run["status"] != "done":
+        raise ApiError(409, "conflict", f"report run {run['id']} has no report yet (status "
+                                        f"{run['status']}"
+                                        f"{': ' + run['error'] if run.get('error') else ''})")
+    return run
+
+
+def _filename(run: dict[str, Any], ext: str) -> str:
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", run["report_name"]).strip("-").lower() or "report"
+    day = (run.get("started_at") or "")[:10]
+    return f"{slug}-run{run['id']}-{day}.{ext}"
+
+
+def _download(run: dict[str, Any], kind: str):
+    run = _done(run)
+    table = request.args.get("table")
+    if kind == "csv":
+        body = reports.table_csv(run, table) if table else reports.to_csv(run)
+        suffix = f"-{table}" if table else ""
+        resp = current_app.response_class(body.encode("utf-8"), mimetype="text/csv")
+        name = _filename(run, "csv").replace(".csv", f"{suffix}.csv")
+    else:
+        resp = current_app.response_class(
+            reports.to_xlsx(run),
+            mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+        name = _filename(run, "xlsx")
+    resp.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    resp.headers["Cache-Control"] = "private, no-store"
+    return resp
+
+
+def _page_args() -> tuple[int, int]:
+    try:
+        page = max(1, int(request.args.get("page", 1)))
+        per_page = max(1, min(int(request.args.get("per_page", 50)), 500))
+    except ValueError:
+        raise bad_request("page", "page and per_page are whole numbers") from None
+    return page, per_page
+
+
+def _compare_ids() -> tuple[int, int]:
+    ids = []
+    for key in ("a", "b"):
+        try:
+            ids.append(int(request.args.get(key, "")))
+        except ValueError:
+            raise bad_request(key, "give the ids of two report runs: ?a=OLDER&b=NEWER") from None
+    return ids[0], ids[1]
+
+
+def _changed() -> None:
+    scheduler.definitions_changed(current_app._get_current_object())  # type: ignore[attr-defined]
+
+
+# -- API -------------------------------------------------------------------------------------
+
+DEFINITION_BODY = {
+    "required": True, "content": {"application/json": {"schema": {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string"}, "description": {"type": "string"},
+            "scenarios": {"type": "array", "items": {"type": "string"},
+                          "description": "names of saved scenarios"},
+            "measures": {"type": "array", "items": {"type": "string",
+                                                    "enum": list(reports.MEASURES)}},
+            "cron": {"type": "string", "description": "crontab, e.g. '0 6 * * 1' "
+                                                      "(Europe/London)"},
+            "enabled": {"type": "boolean"}}}}}}
+
+
+def _body() -> dict[str, Any]:
+    body = request.get_json(force=True, silent=True)
+    if not isinstance(body, dict):
+        raise bad_request("body", "send a JSON object (Content-Type: application/json)")
+    return body
+
+
+@api_bp.get("")
+@doc(query={"page": ("integer", "page number, from 1"),
+            "per_page": ("integer", "items per page")})
+def api_list():
+    """List the report definitions with their schedule and latest run."""
+    return json_response(paginate_list(reports.list_definitions(get_db()),
+                                       request.args.to_dict()))
+
+
+@api_bp.post("")
+@requires("admin")
+@doc(body=DEFINITION_BODY, status=201)
+def api_create():
+    """Create a report definition: saved scenarios, measures and a cron schedule."""
+    data = _definition_fields(_body(), creating=True)
+    d = reports.create_definition(get_db(), data.get("name") or "", data.get("scenarios") or [],
+                                  data.get("cron") or "", data.get("measures"),
+                                  data.get("description") or "", data.get("enabled", True),
+                                  user=actor())
+    _changed()
+    return json_response(d, 201, {"Location": url_for("reports_api.api_get", name=d["name"])})
+
+
+@api_bp.get("/<name>")
+def api_get(name: str):
+    """Get a report definition with its next run time and latest run."""
+    db = get_db()
+    reports.get_definition(db, name)
+    return json_response(next(d for d in reports.list_definitions(db) if d["name"] == name))
+
+
+@api_bp.put("/<name>")
+@requires("admin")
+@doc(body=DEFINITION_BODY)
+def api_update(name: str):
+    """Change a report definition (any of description, scenarios, measures, cron, enabled)."""
+    data = _definition_fields(_body(), creating=False)
+    d = reports.update_definition(get_db(), name, data, user=actor())
+    _changed()
+    return json_response(d)
+
+
+@api_bp.delete("/<name>")
+@requires("admin")
+def api_delete(name: str):
+    """Delete a report definition; its runs are kept."""
+    reports.delete_definition(get_db(), name, user=actor())
+    _changed()
+    return json_response({"deleted": name})
+
+
+@api_bp.post("/<name>/run")
+@requires("analyst")
+@doc(status=202)
+def api_run(name: str):
+    """Run a report now; poll its URL until status is done (or failed)."""
+    run_id = _start_run(name)
+    run = reports.get_run(get_db(), run_id)
+    url = f"{API}/runs/{run_id}"
+    return json_response({"run_id": run_id, "status": run["status"], "url": url,
+                          "page": url_for("reports.run", run_id=run_id)}, 202,
+                         {"Location": url})
+
+
+@api_bp.get("/<name>/runs")
+@doc(query={"page": ("integer", "page number, from 1"),
+            "per_page": ("integer", "items per page (at most 500)")})
+def api_runs(name: str):
+    """List the runs of a report, newest first, without their reports."""
+    db = get_db()
+    page, per_page = _page_args()
+    out = reports.list_runs(db, name, page, per_page)
+    if out["total"] == 0:
+        reports.get_definition(db, name)  # 404 for a report that never existed
+    for item in out["items"]:
+        item["url"] = f"{API}/runs/{item['id']}"
+    return json_response(out)
+
+
+@api_bp.get("/runs/<int:run_id>")
+def api_run_get(run_id: int):
+    """Get a report run: the report (headline, detail, parameters, changes) once done."""
+    return json_response(_run_or_404(run_id))
+
+
+@api_bp.get("/runs/<int:run_id>.csv")
+@doc(query={"table": ("string", "one table only: headline, parameters or a detail table")})
+def api_run_csv(run_id: int):
+    """Download a report run as CSV (long: section, scenario, item, measure, ..., value)."""
+    return _download(_run_or_404(run_id), "csv")
+
+
+@api_bp.get("/runs/<int:run_id>.xlsx")
+def api_run_xlsx(run_id: int):
+    """Download a report run as an XLSX workbook (Headline sheet first)."""
+    return _download(_run_or_404(run_id), "xlsx")
+
+
+@api_bp.get("/compare")
+@doc(query={"a": ("integer", "the older report run"), "b": ("integer", "the newer report run")})
+def api_compare():
+    """Compare two report runs: headline figures side by side and what changed."""
+    a, b = _compare_ids()
+    return json_response(reports.compare_runs(get_db(), a, b))
+
+
+# -- pages -----------------------------------------------------------------------------------
+
+def _form_values(form) -> dict[str, Any]:
+    return {"name": (form.get("name") or "").strip(),
+            "description": form.get("description") or "",
+            "scenarios": form.getlist("scenarios"),
+            "measures": form.getlist("measures"),
+            "cron": (form.get("cron") or "").strip(),
+            "enabled": form.get("enabled") == "on"}
+
+
+def _render_form(values: dict[str, Any], creating: bool, error: str | None = None):
+    return render_template("reports/form.html", values=values, creating=creating, error=error,
+                           scenarios=list_scenarios(get_db()), measures=reports.MEASURES,
+                           timezone=reports.TIMEZONE), (422 if error else 200)
+
+
+@bp.get("")
+def index():
+    db = get_db()
+    return render_template("reports/index.html", reports=reports.list_definitions(db),
+                           recent=reports.list_runs(db, None, 1, 20)["items"],
+                           measures=reports.MEASURES)
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@requires("admin")
+def new():
+    if request.method == "GET":
+        return _render_form({"name": "", "description": "", "scenarios": [],
+                             "measures": list(reports.DEFAULT_MEASURES), "cron": "0 6 * * 1",
+                             "enabled": True}, creating=True)
+    values = _form_values(request.form)
+    try:
+        d = reports.create_definition(get_db(), values["name"], values["scenarios"],
+                                      values["cron"], values["measures"] or None,
+                                      values["description"], values["enabled"], user=actor())
+    except reports.InvalidReport as exc:
+        return _render_form(values, creating=True, error=str(exc))
+    _changed()
+    flash(f"Created report '{d['name']}'; next run {d['next_run_at'] or 'not scheduled'}.")
+    return redirect(url_for("reports.definition", name=d["name"]))
+
+
+@bp.get("/<name>")
+def definition(name: str):
+    db = get_db()
+    reports.get_definition(db, name)
+    page = max(1, request.args.get("page", 1, type=int) or 1)
+    d = next(x for x in reports.list_definitions(db) if x["name"] == name)
+    return render_template("reports/definition.html", report=d,
+                           runs=reports.list_runs(db, name, page, 50),
+                           measures=reports.MEASURES)
+
+
+@bp.route("/<name>/edit", methods=["GET", "POST"])
+@requires("admin")
+def edit(name: str):
+    db = get_db()
+    current = reports.get_definition(db, name)
+    if request.method == "GET":
+        return _render_form(current, creating=False)
+    values = {**_form_values(request.form), "name": name}
+    try:
+        reports.update_definition(db, name, {k: values[k] for k in reports.EDITABLE},
+                                  user=actor())
+    except reports.InvalidReport as exc:
+        return _render_form(values, creating=False, error=str(exc))
+    _changed()
+    flash(f"Saved report '{name}'.")
+    return redirect(url_for("reports.definition", name=name))
+
+
+@bp.post("/<name>/delete")
+@requires("admin")
+def delete(name: str):
+    reports.delete_definition(get_db(), name, user=actor())
+    _changed()
+    flash(f"Deleted report '{name}' (its runs are kept).")
+    return redirect(url_for("reports.index"))
+
+
+@bp.post("/<name>/run")
+@requires("analyst")
+def run_now(name: str):
+    run_id = _start_run(name)
+    run = reports.get_run(get_db(), run_id)
+    if run["status"] == "failed":
+        flash(f"Run {run_id} of '{name}' failed: {run['error']}", "error")
+    return redirect(url_for("reports.run", run_id=run_id))
+
+
+@bp.get("/runs/<int:run_id>")
+def run(run_id: int):
+    r = _run_or_404(run_id)
+    try:
+        d = reports.get_definition(get_db(), r["report_name"])
+    except UnknownEntity:
+        d = None
+    return render_template("reports/run.html", run=r, definition=d,
+                           can_run=current_user.can("analyst") and d is not None,
+                           api=API)
+
+
+@bp.get("/runs/<int:run_id>.csv")
+def run_csv(run_id: int):
+    return _download(_run_or_404(run_id), "csv")
+
+
+@bp.get("/runs/<int:run_id>.xlsx")
+def run_xlsx(run_id: int):
+    return _download(_run_or_404(run_id), "xlsx")
+
+
+@bp.get("/compare")
+def compare():
+    a, b = _compare_ids()
+    return render_template("reports/compare.html", cmp=reports.compare_runs(get_db(), a, b))
