@@ -1,0 +1,647 @@
+"""The JSON API under `/api/v1`: the same data and runs as the pages, as JSON.
+
+Routes are thin: parse the arguments, call the handler the pages call too (`web.queries`,
+`caremarket.analyses`, `caremarket.importers`, `caremarket.scenario_store`, `web.tasks`) and
+return its dict. Every failure under `/api` is one envelope, built by `error_response`:
+
+    {"error": {"status": 404, "code": "not_found", "message": "...", "details": null}}
+
+`init_app(app)` registers the error handlers app-wide, in one place: domain errors
+(`market.errors`) and bad arguments map to HTTP statuses here, and the same handlers render
+`error.html` for the pages. `GET /api/v1/openapi.json` describes every rule under `/api/v1`,
+including those other blueprints add, from `app.url_map`.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import math
+import re
+import tempfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, Flask, current_app, g, render_template, request, url_for
+from flask_login import current_user
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+from werkzeug.utils import secure_filename
+
+from caremarket import accounts, analyses, importers, scenario_store
+from caremarket.runs import get_run
+from market.errors import (
+    CareMarketError,
+    ImportRejected,
+    InvalidInput,
+    InvalidScenario,
+    OptimisationError,
+    UnknownEntity,
+)
+from web import queries, tasks
+from web.auth import actor, csrf_error, requires
+from web.db import get_db
+
+PREFIX = "/api/v1"
+bp = Blueprint("api", __name__, url_prefix=PREFIX)
+
+# -- the envelope and the error handlers ------------------------------------------------------
+
+STATUS_CODES = {400: "bad_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
+                405: "method_not_allowed", 406: "not_acceptable", 409: "conflict",
+                413: "too_large", 415: "unsupported_media_type", 422: "unprocessable",
+                429: "too_many_requests", 500: "internal_error", 503: "unavailable"}
+
+# Domain errors -> (HTTP status, envelope code); the first matching class wins.
+DOMAIN_ERRORS: tuple[tuple[type[CareMarketError], int, str], ...] = (
+    (UnknownEntity, 404, "not_found"),
+    (ImportRejected, 422, "import_rejected"),
+    (InvalidScenario, 422, "invalid_scenario"),
+    (InvalidInput, 422, "invalid_input"),
+    (OptimisationError, 422, "optimisation_failed"),
+    (accounts.AccountError, 422, "account_error"),
+    (CareMarketError, 422, "domain_error"),
+)
+
+
+class ApiError(Exception):
+    """A request the API refuses (bad argument or body, conflict...), carried to the envelope."""
+
+    def __init__(self, status: int, code: str, message: str, details: Any = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.details = status, code, message, details
+
+
+def bad_request(field: str, message: str) -> ApiError:
+    """A 400 naming the argument or body field that is wrong."""
+    return ApiError(400, "bad_request", f"{field}: {message}", {"field": field})
+
+
+def _clean(obj: Any) -> Any:
+    """JSON-ready: NaN and infinities as null, NumPy scalars as Python ones."""
+    if isinstance(obj, Mapping):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    if hasattr(obj, "item") and type(obj).__module__ == "numpy":
+        obj = obj.item()
+    if isinstance(obj, float) and (math.isnan(obj) or math.isinf(obj)):
+        return None
+    return obj
+
+
+def json_response(obj: Any, status: int = 200, headers: dict[str, str] | None = None):
+    body = json.dumps(_clean(obj), default=str, allow_nan=False)
+    resp = current_app.response_class(body, status=status, mimetype="application/json")
+    for k, v in (headers or {}).items():
+        resp.headers[k] = v
+    return resp
+
+
+def error_response(status: int, code: str, message: str, details: Any = None):
+    """The one JSON error envelope of the API: {"error": {status, code, message, details}}."""
+    headers = {"WWW-Authenticate": 'Bearer realm="caremarket"'} if status == 401 else None
+    return json_response({"error": {"status": status, "code": code, "message": message,
+                                    "details": details}}, status, headers)
+
+
+def _is_api() -> bool:
+    return request.path == "/api" or request.path.startswith("/api/")
+
+
+def _page_error(status: int, message: str) -> tuple[str, int, dict[str, str]]:
+    try:
+        return render_template("error.html", code=status, message=message), status, {}
+    except Exception:  # noqa: BLE001 - the error page itself failed: plain text, never a trace
+        current_app.logger.exception("rendering error.html failed")
+        return f"{status}: {message}", status, {"Content-Type": "text/plain; charset=utf-8"}
+
+
+def _respond(status: int, code: str, message: str, details: Any = None,
+             headers: dict[str, str] | None = None):
+    """The envelope under /api, error.html for the pages."""
+    if _is_api():
+        resp = error_response(status, code, message, details)
+        resp.headers.update(headers or {})
+        return resp
+    body, status, page_headers = _page_error(status, message)
+    return body, status, {**page_headers, **(headers or {})}
+
+
+def _http_error(exc: HTTPException):
+    status = exc.code or 500
+    message = exc.description or exc.name
+    headers = None
+    allowed = sorted(getattr(exc, "valid_methods", None) or [])
+    if status == 405 and allowed:
+        headers = {"Allow": ", ".join(allowed)}
+        if request.routing_exception is exc:
+            message = (f"{request.method} is not allowed on {request.path} "
+                       f"(allowed: {', '.join(allowed)})")
+    elif status == 404 and _is_api() and request.routing_exception is exc:
+        message = f"no API route {request.method} {request.path}"
+    code = STATUS_CODES.get(status, re.sub(r"\W+", "_", exc.name.lower()).strip("_"))
+    return _respond(status, code, message, None, headers)
+
+
+def domain_status(exc: CareMarketError) -> tuple[int, str]:
+    """The HTTP status and envelope code of a domain error."""
+    return next((status, code) for cls, status, code in DOMAIN_ERRORS if isinstance(exc, cls))
+
+
+def _domain_error(exc: CareMarketError):
+    status, code = domain_status(exc)
+    if isinstance(exc, ImportRejected):
+        n = len(exc.problems)
+        message = (f"{exc.file or 'the file'} was rejected ({n} problem{'s' if n != 1 else ''});"
+                   " nothing was imported")
+        if not _is_api():
+            message = str(exc)
+        return _respond(status, code, message, [p.to_dict() for p in exc.problems])
+    return _respond(status, code, str(exc))
+
+
+def _api_error(exc: ApiError):
+    return _respond(exc.status, exc.code, exc.message, exc.details)
+
+
+def _value_error(exc: ValueError):
+    # Bad query arguments (an unknown sort column, a non-number page) reach here from the
+    # read-side handlers; the message says which argument and why.
+    return _respond(400, "bad_request", str(exc) or "bad argument")
+
+
+def _server_error(exc: Exception):
+    current_app.logger.exception("unhandled error on %s %s", request.method, request.path)
+    return _respond(500, "internal_error", "an unexpected error occurred; it has been logged")
+
+
+def init_app(app: Flask) -> None:
+    """Register the error handlers app-wide: the envelope under /api, error.html elsewhere."""
+    app.register_error_handler(CSRFError, csrf_error)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(ApiError, _api_error)
+    app.register_error_handler(CareMarketError, _domain_error)
+    app.register_error_handler(ValueError, _value_error)
+    app.register_error_handler(Exception, _server_error)
+
+
+# -- argument parsing ---------------------------------------------------------------------------
+
+def _int(field: str, value: Any, minimum: int = 1) -> int:
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        raise bad_request(field, f"{value!r} is not a whole number") from None
+    if n < minimum:
+        raise bad_request(field, f"must be at least {minimum}")
+    return n
+
+
+def _args() -> dict[str, Any]:
+    """The query arguments, with page and per_page checked."""
+    args: dict[str, Any] = request.args.to_dict()
+    for key in ("page", "per_page"):
+        if key in args:
+            args[key] = _int(key, args[key])
+    return args
+
+
+def _body() -> dict[str, Any]:
+    body = request.get_json(force=True, silent=True)
+    if not isinstance(body, dict):
+        raise bad_request("body", "send a JSON object (Content-Type: application/json)")
+    return body
+
+
+def _object(body: Mapping[str, Any], field: str) -> dict[str, Any]:
+    value = body.get(field)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise bad_request(field, "must be a JSON object")
+    return value
+
+
+def _checked(field: str, check: Callable[..., Any], *args: Any) -> Any:
+    """Run a domain check on a request field; a failure is a 400 naming the field."""
+    try:
+        return check(*args)
+    except (InvalidScenario, InvalidInput) as exc:
+        raise bad_request(field, str(exc)) from None
+
+
+def paginate_list(items: list[dict[str, Any]], args: Mapping[str, Any],
+                  per_page: int = 100) -> dict[str, Any]:
+    """The pagination shape of web.queries.paginate over an in-memory list."""
+    page = max(1, int(args.get("page", 1)))
+    per_page = max(1, min(int(args.get("per_page", per_page)), 1000))
+    total = len(items)
+    pages = max(1, math.ceil(total / per_page))
+    return {"items": items[(page - 1) * per_page: page * per_page], "page": page,
+            "per_page": per_page, "total": total, "pages": pages,
+            "next_page": page + 1 if page < pages else None}
+
+
+def _audit(action: str, target: str | None, detail: Any = None) -> None:
+    db = get_db()
+    with db.atomic():
+        accounts.audit(db, actor(), action, target, detail)
+
+
+# -- documentation attached to the views (read by openapi_document) ---------------------------
+
+PAGING = {"page": ("integer", "page number, from 1"),
+          "per_page": ("integer", "items per page (at most 1000)")}
+
+
+def doc(query: Mapping[str, tuple[str, str]] | None = None, body: dict | None = None,
+        status: int = 200) -> Callable:
+    """Attach the query arguments, request body and success status to a view for OpenAPI."""
+
+    def deco(view: Callable) -> Callable:
+        view.api_query = dict(query or {})  # type: ignore[attr-defined]
+        view.api_body = body  # type: ignore[attr-defined]
+        view.api_status = status  # type: ignore[attr-defined]
+        return view
+
+    return deco
+
+
+def _json_body(properties: dict[str, Any], required: list[str] | None = None) -> dict:
+    schema: dict[str, Any] = {"type": "object", "properties": properties}
+    if required:
+        schema["required"] = required
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
+# -- the market: providers, zones, fees, overview, map ------------------------------------------
+
+@bp.get("/providers")
+@doc(query={"kind": ("string", "homecare or care_home"),
+            "q": ("string", "text in name, id, postcode or group"),
+            "zone_id": ("string", "zone"), "rurality": ("string", "urban, town, village, sparse"),
+            "group_id": ("string", "provider group"), "cqc_rating": ("string", "CQC rating"),
+            "sort": ("string", "column, '-column' for descending"), **PAGING})
+def providers():
+    """List providers of both kinds (home care and care homes), filtered and paginated."""
+    return json_response(queries.providers(get_db(), _args()))
+
+
+@bp.get("/providers/<provider_id>")
+def provider(provider_id: str):
+    """Get one provider with its stored record, fee rates and travel times."""
+    return json_response(queries.provider(get_db(), provider_id))
+
+
+@bp.get("/zones")
+@doc(query={"rurality": ("string", "urban, town, village, sparse"),
+            "q": ("string", "text in zone id or name"), **PAGING})
+def zones():
+    """List zones with demand, population and rurality, paginated."""
+    return json_response(queries.zones(get_db(), _args()))
+
+
+@bp.get("/zones/<zone_id>")
+def zone(zone_id: str):
+    """Get one zone with its care homes and zone-scoped fee rates."""
+    return json_response(queries.zone(get_db(), zone_id))
+
+
+@bp.get("/fees")
+@doc(query={"funder": ("string", "la or self_funder"), "service": ("string", "service"),
+            "zone_id": ("string", "zone scope"), "provider_id": ("string", "provider scope"),
+            "as_of": ("string", "rates in force on this date (YYYY-MM-DD)"), **PAGING})
+def fees():
+    """List fee rates, filtered and paginated."""
+    return json_response(queries.fees(get_db(), _args()))
+
+
+@bp.get("/overview")
+def overview():
+    """Get the market at a glance: totals, by rurality, data freshness, the fee schedule."""
+    return json_response(queries.overview(get_db()))
+
+
+@bp.get("/map")
+def map_layers():
+    """Get the map layers: zones, care homes, home-care providers and candidate sites."""
+    return json_response(queries.map_layers(get_db()))
+
+
+@bp.get("/parameters")
+def parameters():
+    """Get the model parameters (defaults as data), run levers, run kinds and import kinds."""
+    from market.parameters import defaults
+
+    return json_response({
+        "parameters": defaults().to_records(),
+        "coverage_levers": analyses.COVERAGE_LEVERS,
+        "equalisation_options": analyses.EQUALISATION_OPTIONS,
+        "run_kinds": list(analyses.RUN_KINDS),
+        "import_kinds": [{"name": k.name, "description": k.description}
+                         for k in importers.KINDS.values()],
+        "roles": list(accounts.ROLES),
+    })
+
+
+@bp.get("/me")
+def me():
+    """Get the calling user, how they are authenticated and what their role allows."""
+    user = current_user
+    return json_response({**user.to_dict(), "auth": "token" if g.get("token_auth") else "session",
+                          "can": {"read": True, "run": user.can("analyst"),
+                                  "import": user.can("analyst"),
+                                  "save_scenarios": user.can("analyst"),
+                                  "admin": user.can("admin")}})
+
+
+# -- saved scenarios ----------------------------------------------------------------------------
+
+@bp.get("/scenarios")
+@doc(query=PAGING)
+def scenarios():
+    """List the saved equalisation scenarios, paginated."""
+    return json_response(paginate_list(scenario_store.list_scenarios(get_db()), _args()))
+
+
+@bp.post("/scenarios")
+@requires("analyst")
+@doc(body=_json_body({"name": {"type": "string"}, "description": {"type": "string"},
+                      "values": {"type": "object",
+                                 "additionalProperties": {"type": "number"}}},
+                     ["name"]), status=201)
+def save_scenario():
+    """Save (create or replace) a named scenario: parameter name -> value."""
+    from market.scenarios import Scenario
+
+    body = _body()
+    unknown = sorted(set(body) - {"name", "description", "values"})
+    if unknown:
+        raise bad_request(unknown[0], "unknown field (send name, description, values)")
+    name = body.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise bad_request("name", "give the scenario a name")
+    description = body.get("description") or ""
+    if not isinstance(description, str):
+        raise bad_request("description", "must be text")
+    values = _object(body, "values")
+    _checked("name", Scenario, name, {}, description)
+    scenario = _checked("values", Scenario, name, values, description)
+    db = get_db()
+    existed = bool(list(db["scenarios"].rows_where("name = ?", [scenario.name])))
+    scenario_store.save_scenario(db, scenario, user=actor())
+    _audit("scenario.save", scenario.name, {"values": dict(scenario.values),
+                                            "replaced": existed})
+    return json_response(_scenario_record(scenario.name), 200 if existed else 201,
+                         {"Location": url_for("api.scenario", name=scenario.name)})
+
+
+def _scenario_record(name: str) -> dict[str, Any]:
+    db = get_db()
+    out = scenario_store.get_scenario(db, name).to_dict()
+    row = db["scenarios"].get(out["name"])
+    out.update({k: row[k] for k in ("created_by", "created_at", "updated_at")})
+    return out
+
+
+@bp.get("/scenarios/compare")
+@doc(query={"names": ("string", "saved scenario names, comma-separated")})
+def compare_scenarios():
+    """Compare saved scenarios side by side against the baseline."""
+    names = [n.strip() for n in request.args.get("names", "").split(",") if n.strip()]
+    if not names:
+        raise bad_request("names", "give one or more saved scenario names, comma-separated")
+    return json_response(analyses.compare_scenarios(get_db(), names))
+
+
+@bp.get("/scenarios/<name>")
+def scenario(name: str):
+    """Get one saved scenario."""
+    return json_response(_scenario_record(name))
+
+
+@bp.delete("/scenarios/<name>")
+@requires("analyst")
+def delete_scenario(name: str):
+    """Delete a saved scenario."""
+    scenario_store.delete_scenario(get_db(), name)
+    _audit("scenario.delete", name)
+    return json_response({"deleted": name})
+
+
+# -- runs ---------------------------------------------------------------------------------------
+
+RUN_FIELDS = ("id", "kind", "status", "progress", "params", "input_hash", "user", "created_at",
+              "finished_at", "error")
+
+
+@bp.post("/runs")
+@requires("analyst")
+@doc(body=_json_body({"kind": {"type": "string", "enum": list(analyses.RUN_KINDS)},
+                      "levers": {"type": "object", "description": "coverage levers"},
+                      "scenario": {"type": "object", "description": "parameter -> value"},
+                      "scenario_name": {"type": "string", "description": "a saved scenario"},
+                      "options": {"type": "object", "description": "equalisation options"}},
+                     ["kind"]), status=202)
+def start_run():
+    """Start a coverage or equalisation run in the background; poll its URL for the result."""
+    body = _body()
+    kind = body.get("kind")
+    if kind not in analyses.RUN_KINDS:
+        raise bad_request("kind", f"{kind!r} is not a run kind (choose from "
+                                  f"{', '.join(analyses.RUN_KINDS)})")
+    allowed = {"coverage": {"kind", "levers"},
+               "equalisation": {"kind", "scenario", "scenario_name", "options"}}[kind]
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        raise bad_request(unknown[0], f"not a field of a {kind} run (fields: "
+                                      f"{', '.join(sorted(allowed))})")
+    if kind == "coverage":
+        levers = _object(body, "levers")
+        _checked("levers", analyses.check_levers, levers, analyses.COVERAGE_LEVERS, "coverage")
+        payload: dict[str, Any] = {"levers": levers}
+    else:
+        payload = _equalisation_payload(body)
+    run_id = tasks.submit(kind, payload, actor())
+    _audit("run.start", f"{kind} #{run_id}", payload)
+    run = get_run(get_db(), run_id) or {}
+    url = f"{PREFIX}/runs/{run_id}"
+    return json_response({"run_id": run_id, "status": run.get("status"), "url": url}, 202,
+                         {"Location": url})
+
+
+def _equalisation_payload(body: Mapping[str, Any]) -> dict[str, Any]:
+    from market.viability import check_scenario
+
+    name = body.get("scenario_name")
+    if name is not None and body.get("scenario") is not None:
+        raise bad_request("scenario_name", "give either scenario or scenario_name, not both")
+    if name is not None:
+        if not isinstance(name, str) or not name.strip():
+            raise bad_request("scenario_name", "must be the name of a saved scenario")
+        values = dict(scenario_store.get_scenario(get_db(), name.strip()).values)
+        name = name.strip()
+    else:
+        values = _checked("scenario", check_scenario, _object(body, "scenario"))
+    options = _object(body, "options")
+    _checked("options", analyses.check_levers, options, analyses.EQUALISATION_OPTIONS,
+             "equalisation")
+    return {"scenario": values, "options": options, "scenario_name": name}
+
+
+@bp.get("/runs")
+@doc(query={"kind": ("string", "coverage or equalisation"),
+            "status": ("string", "running, done or failed"), **PAGING})
+def runs():
+    """List runs, newest first, without their results."""
+    args = _args()
+    where, params = [], []
+    for key in ("kind", "status"):
+        if args.get(key):
+            where.append(f"{key} = ?")
+            params.append(args[key])
+    sql = f"select {', '.join(RUN_FIELDS)} from runs" + (
+        " where " + " and ".join(where) if where else "")
+    out = queries.paginate(sql, params, get_db(), args.get("page", 1), args.get("per_page", 50),
+                           "id desc")
+    for item in out["items"]:
+        item["params"] = json.loads(item["params"]) if item["params"] else {}
+        item["url"] = f"{PREFIX}/runs/{item['id']}"
+    return json_response(out)
+
+
+@bp.get("/runs/<int:run_id>")
+def run(run_id: int):
+    """Get a run: its status and progress, and its result once it is done."""
+    row = get_run(get_db(), run_id)
+    if row is None:
+        raise UnknownEntity(f"no run {run_id}")
+    return json_response({**{k: row.get(k) for k in RUN_FIELDS},
+                          "parameters": row.get("parameters"), "result": row.get("result")})
+
+
+# -- imports ------------------------------------------------------------------------------------
+
+@bp.get("/imports")
+@doc(query=PAGING)
+def imports():
+    """List the import history, newest first."""
+    return json_response(queries.imports(get_db(), _args()))
+
+
+@bp.post("/imports")
+@requires("analyst")
+@doc(body={"required": True, "content": {"multipart/form-data": {"schema": {
+    "type": "object", "required": ["kind", "file"],
+    "properties": {"kind": {"type": "string", "enum": list(importers.KINDS)},
+                   "file": {"type": "string", "format": "binary"}}}}}}, status=201)
+def import_file():
+    """Import a CSV or XLSX file as `kind`: every row or none (a rejected file is a 422)."""
+    kind = (request.form.get("kind") or "").strip()
+    if kind not in importers.KINDS:
+        raise bad_request("kind", f"{kind!r} is not an import kind (choose from "
+                                  f"{', '.join(importers.KINDS)})")
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        raise bad_request("file", "attach the file to import (multipart field 'file')")
+    # the name as the user knows it (problems are reported against it), without client folders
+    name = re.split(r"[\\/]", upload.filename)[-1].strip() or "upload"
+    with tempfile.TemporaryDirectory(prefix="caremarket-upload-") as folder:
+        path = Path(folder) / (secure_filename(name) or "upload")
+        upload.save(path)
+        summary = importers.import_file(get_db(), kind, path, user=actor(), display_name=name)
+    _audit("import", kind, {"file": name, "import_id": summary.import_id,
+                            "records": summary.records, "by_type": summary.by_type})
+    return json_response(summary.to_dict(), 201)
+
+
+# -- the OpenAPI document -----------------------------------------------------------------------
+
+_PARAM = re.compile(r"<(?:(?P<conv>[A-Za-z_]\w*)(?:\([^)]*\))?:)?(?P<name>[A-Za-z_]\w*)>")
+_CONVERTER_SCHEMA = {"int": {"type": "integer"}, "float": {"type": "number"},
+                     "uuid": {"type": "string", "format": "uuid"}}
+_ERROR_SCHEMA = {
+    "type": "object", "required": ["error"],
+    "properties": {"error": {"type": "object", "required": ["status", "code", "message"],
+                             "properties": {"status": {"type": "integer"},
+                                            "code": {"type": "string"},
+                                            "message": {"type": "string"},
+                                            "details": {"nullable": True}}}}}
+
+
+def openapi_path(rule: str) -> tuple[str, list[dict[str, Any]]]:
+    """Turn a Flask rule into an OpenAPI path ({param}) and its path parameters."""
+    params = [{"name": m["name"], "in": "path", "required": True,
+               "schema": dict(_CONVERTER_SCHEMA.get(m["conv"] or "", {"type": "string"}))}
+              for m in _PARAM.finditer(rule)]
+    return _PARAM.sub(lambda m: "{" + m["name"] + "}", rule), params
+
+
+def openapi_document(app: Flask) -> dict[str, Any]:
+    """An OpenAPI 3.0 document of every rule under /api/v1 in `app.url_map`."""
+    paths: dict[str, dict[str, Any]] = {}
+    for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
+        if not rule.rule.startswith(PREFIX + "/"):
+            continue
+        path, path_params = openapi_path(rule.rule)
+        view = app.view_functions[rule.endpoint]
+        text = inspect.getdoc(view) or ""
+        tag = path[len(PREFIX) + 1:].split("/")[0] or "api"
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+            status = str(getattr(view, "api_status", 201 if method == "POST" else 200))
+            op: dict[str, Any] = {
+                "operationId": re.sub(r"\W", "_", f"{rule.endpoint}_{method.lower()}"),
+                "summary": text.splitlines()[0] if text else rule.endpoint,
+                "tags": [tag],
+                "parameters": path_params + [
+                    {"name": name, "in": "query", "required": False,
+                     "schema": {"type": kind}, "description": what}
+                    for name, (kind, what) in getattr(view, "api_query", {}).items()],
+                "responses": {status: {"description": "success", "content": {
+                    "application/json": {"schema": {"type": "object"}}}},
+                    "401": {"$ref": "#/components/responses/Error"},
+                    "default": {"$ref": "#/components/responses/Error"}},
+            }
+            if len(text.splitlines()) > 1:
+                op["description"] = text
+            role = getattr(view, "required_role", None)
+            if role:
+                op["x-required-role"] = role
+                op["responses"]["403"] = {"$ref": "#/components/responses/Error"}
+            body = getattr(view, "api_body", None)
+            if body and method in ("POST", "PUT", "PATCH"):
+                op["requestBody"] = body
+            paths.setdefault(path, {})[method.lower()] = op
+    try:
+        from importlib.metadata import version
+
+        api_version = version("caremarket")
+    except Exception:  # noqa: BLE001 - not installed as a distribution: the API's own number
+        api_version = "1"
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "caremarket API", "version": api_version,
+                 "description": "Adult social care market-shaping: providers, zones, fees, "
+                                "coverage and equalisation runs, imports. Every route needs a "
+                                "Bearer token or a logged-in session; cookie-authenticated "
+                                "writes also need the X-CSRFToken header."},
+        "paths": paths,
+        "security": [{"bearerAuth": []}, {"cookieAuth": []}],
+        "components": {
+            "securitySchemes": {
+                "bearerAuth": {"type": "http", "scheme": "bearer",
+                               "description": "an API token: caremarket token create"},
+                "cookieAuth": {"type": "apiKey", "in": "cookie", "name": "session"}},
+            "schemas": {"Error": _ERROR_SCHEMA},
+            "responses": {"Error": {"description": "the error envelope", "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}},
+        },
+    }
+
+
+@bp.get("/openapi.json")
+def openapi():
+    """Get the OpenAPI 3.0 document of this API (every route under /api/v1)."""
+    return json_response(openapi_document(current_app))
