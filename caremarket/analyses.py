@@ -96,46 +96,105 @@ def _sites_as_bases(sites):
                   if c in bases]]
 
 
-def build_coverage_model(db: sqlite_utils.Database, levers: Mapping[str, Any] | None = None):
-    """Return (CoverageModel, checked levers, ParameterSet) for the store's market."""
-    from market.parameters import ParameterSet
-    from optimizer.coverage import CoverageModel
+def _flag(value: Any, name: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("1", "true", "yes", "on", "0",
+                                                            "false", "no", "off", ""):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    if isinstance(value, (int, float)) and value in (0, 1):
+        return bool(value)
+    raise InvalidScenario(f"{name}: {value!r} is not true or false")
 
+
+def check_coverage_levers(levers: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Return the coverage levers with their defaults, every value checked (no store needed).
+
+    InvalidScenario names the lever that is wrong; provider ids are checked against the store
+    when the model is built.
+    """
     lv = check_levers(levers, COVERAGE_LEVERS, "coverage")
     if lv["variant"] not in ("standard", "fair"):
         raise InvalidScenario(f"variant must be 'standard' or 'fair' (got {lv['variant']!r})")
     if lv["solver"] not in ("auto", "cbc", "highs", "ipm", "simplex"):
         raise InvalidScenario(f"solver must be auto, cbc, highs, ipm or simplex "
                               f"(got {lv['solver']!r})")
-    overrides = {}
-    for name in ("visit_minutes", "visits_per_run"):
-        v = _number(lv[name], name, 0)
-        if v is not None:
-            overrides[name] = v
-    params = ParameterSet(overrides)
-    zones, providers, travel = _coverage_frames(db)
+    for name, low in (("visit_minutes", 5), ("visits_per_run", 1), ("max_minutes", 1)):
+        lv[name] = _number(lv[name], name, low)
     removed = lv["remove_provider"]
     if isinstance(removed, str):
         removed = [p.strip() for p in removed.split(",") if p.strip()]
-    lv["remove_provider"] = list(removed)
-    capacity = {str(k): _number(v, f"capacity of {k}", 0) for k, v in
-                dict(lv["capacity"]).items()}
-    lv["capacity"] = capacity
+    if not isinstance(removed, (list, tuple)):
+        raise InvalidScenario("remove_provider: a list of provider ids")
+    lv["remove_provider"] = [str(p) for p in removed]
+    if not isinstance(lv["capacity"], Mapping):
+        raise InvalidScenario("capacity: a mapping of provider id to capacity hours")
+    lv["capacity"] = {str(k): _number(v, f"capacity of {k}", 0)
+                      for k, v in dict(lv["capacity"]).items()}
+    if any(v is None for v in lv["capacity"].values()):
+        raise InvalidScenario("capacity: every provider needs a number of hours")
+    mppz = _number(lv["max_providers_per_zone"], "max_providers_per_zone", 1)
+    lv["max_providers_per_zone"] = int(mppz) if mppz is not None else None
+    lv["add_sites"] = _flag(lv["add_sites"], "add_sites")
+    lv["calibrate"] = _flag(lv["calibrate"], "calibrate")
+    gaps = _number(lv["gaps"], "gaps", 0)
+    lv["gaps"] = int(gaps) if gaps is not None else COVERAGE_LEVERS["gaps"]
+    return lv
+
+
+def check_equalisation_options(options: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Return the equalisation options with their defaults, every value checked."""
+    from market.scenarios import LEVERS
+    from market.uncertainty import Distribution
+
+    opts = check_levers(options, EQUALISATION_OPTIONS, "equalisation")
+    if opts["sweep_parameter"] not in (None, "", *LEVERS):
+        raise InvalidScenario(f"sweep_parameter must be one of {', '.join(LEVERS)} "
+                              f"(got {opts['sweep_parameter']!r})")
+    opts["sweep_parameter"] = opts["sweep_parameter"] or None
+    step = _number(opts["sweep_step"], "sweep_step", 0.001)
+    if step is None or step > 0.5:
+        raise InvalidScenario("sweep_step must be between 0.001 and 0.5")
+    opts["sweep_step"] = step
+    draws = _number(opts["montecarlo_draws"], "montecarlo_draws", 0)
+    if draws is None or draws > 200_000:
+        raise InvalidScenario("montecarlo_draws must be between 0 and 200,000")
+    opts["montecarlo_draws"] = int(draws)
+    for name in ("take_up_dist", "cost_change_dist"):
+        if opts[name] not in (None, ""):
+            Distribution.parse(opts[name])  # raises InvalidScenario saying what is wrong
+        else:
+            opts[name] = None
+    if opts["take_up_dist"] is None:
+        opts["take_up_dist"] = EQUALISATION_OPTIONS["take_up_dist"]
+    seed = _number(opts["seed"], "seed", 0)
+    opts["seed"] = int(seed) if seed is not None else 0
+    opts["homecare"] = _flag(opts["homecare"], "homecare")
+    if opts["solver"] not in ("auto", "cbc", "highs", "ipm", "simplex"):
+        raise InvalidScenario(f"solver must be auto, cbc, highs, ipm or simplex "
+                              f"(got {opts['solver']!r})")
+    return opts
+
+
+def build_coverage_model(db: sqlite_utils.Database, levers: Mapping[str, Any] | None = None):
+    """Return (CoverageModel, checked levers, ParameterSet) for the store's market."""
+    from market.parameters import ParameterSet
+    from optimizer.coverage import CoverageModel
+
+    lv = check_coverage_levers(levers)
+    params = ParameterSet({k: lv[k] for k in ("visit_minutes", "visits_per_run")
+                           if lv[k] is not None})
+    zones, providers, travel = _coverage_frames(db)
     known = set(providers["provider_id"].astype(str))
-    unknown = [p for p in list(removed) + list(capacity) if p not in known]
+    unknown = [p for p in lv["remove_provider"] + list(lv["capacity"]) if p not in known]
     if unknown:
         raise InvalidInput(f"unknown home-care provider(s): {', '.join(unknown[:10])}")
-    mppz = lv["max_providers_per_zone"]
-    lv["max_providers_per_zone"] = int(mppz) if mppz not in (None, "") else None
-    lv["max_minutes"] = _number(lv["max_minutes"], "max_minutes", 1)
-    lv["add_sites"] = bool(lv["add_sites"])
-    lv["gaps"] = int(lv["gaps"])
     model = CoverageModel.from_frames(
         zones, providers, travel, params, max_travel_minutes=lv["max_minutes"],
-        variant=lv["variant"], capacity_changes=capacity, removed_providers=removed,
+        variant=lv["variant"], capacity_changes=lv["capacity"],
+        removed_providers=lv["remove_provider"],
         added_bases=_sites_as_bases(frame(db, "sites")) if lv["add_sites"] else None,
-        max_providers_per_zone=lv["max_providers_per_zone"],
-        calibrate_travel=bool(lv["calibrate"]))
+        max_providers_per_zone=lv["max_providers_per_zone"], calibrate_travel=lv["calibrate"])
     return model, lv, params
 
 
@@ -272,7 +331,7 @@ def equalisation(db: sqlite_utils.Database, scenario: Mapping[str, Any] | None =
 
     progress = progress or _noop
     values = check_scenario(scenario)
-    opts = check_levers(options, EQUALISATION_OPTIONS, "equalisation")
+    opts = check_equalisation_options(options)
     digest = content_hash(db)
     own = run_id is None
     if own:

@@ -472,13 +472,30 @@ def test_equalisation_run_by_saved_name_and_inline_match_a_direct_analysis(
         assert len(res["viability"]["providers"]) == len(direct["viability"]["providers"])
 
 
+def test_a_bad_lever_value_is_refused_before_any_run_is_recorded(client, analyst):
+    before = client.get("/api/v1/runs", headers=analyst).get_json()["total"]
+    for body, field in (({"kind": "coverage", "levers": {"variant": "sideways"}}, "levers"),
+                        ({"kind": "coverage", "levers": {"max_minutes": "far"}}, "levers"),
+                        ({"kind": "equalisation", "scenario": {},
+                          "options": {"take_up_dist": "normal:1"}}, "options"),
+                        ({"kind": "equalisation", "scenario": {},
+                          "options": {"montecarlo_draws": -3}}, "options")):
+        resp = client.post("/api/v1/runs", json=body, headers=analyst)
+        assert resp.status_code == 400, body
+        err = resp.get_json()["error"]
+        assert err["details"]["field"] == field and field in err["message"]
+    assert client.get("/api/v1/runs", headers=analyst).get_json()["total"] == before
+
+
 def test_a_failing_run_is_reported_failed_with_its_error(client, analyst):
+    # the levers are well formed, but the store has no such provider: found when the run builds
+    # its model, so the run is recorded as failed with the reason
     resp = client.post("/api/v1/runs", json={"kind": "coverage",
-                                             "levers": {"variant": "sideways"}},
+                                             "levers": {"remove_provider": ["NO-SUCH"]}},
                        headers=analyst)
     assert resp.status_code == 202
     run = client.get(resp.get_json()["url"], headers=analyst).get_json()
-    assert run["status"] == "failed" and "variant" in run["error"] and run["result"] is None
+    assert run["status"] == "failed" and "NO-SUCH" in run["error"] and run["result"] is None
 
 
 # -- OpenAPI ------------------------------------------------------------------------------------

@@ -460,7 +460,7 @@ def start_run():
                                       f"{', '.join(sorted(allowed))})")
     if kind == "coverage":
         levers = _object(body, "levers")
-        _checked("levers", analyses.check_levers, levers, analyses.COVERAGE_LEVERS, "coverage")
+        _checked("levers", analyses.check_coverage_levers, levers)
         payload: dict[str, Any] = {"levers": levers}
     else:
         payload = _equalisation_payload(body)
@@ -486,8 +486,7 @@ def _equalisation_payload(body: Mapping[str, Any]) -> dict[str, Any]:
     else:
         values = _checked("scenario", check_scenario, _object(body, "scenario"))
     options = _object(body, "options")
-    _checked("options", analyses.check_levers, options, analyses.EQUALISATION_OPTIONS,
-             "equalisation")
+    _checked("options", analyses.check_equalisation_options, options)
     return {"scenario": values, "options": options, "scenario_name": name}
 
 
