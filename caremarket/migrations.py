@@ -101,11 +101,17 @@ def _m003_cqc_locations(db: sqlite_utils.Database) -> None:
     }, pk="location_id")
 
 
+def _m004_run_worker(db: sqlite_utils.Database) -> None:
+    """Which process carries out a run (host:pid), so a restart fails only runs whose process
+    is gone, not those another live process (a second web worker, the scheduler) is running."""
+    db["runs"].add_column("worker", str)
+
 
 MIGRATIONS: list[Migration] = [
     (1, "market data", _m001_market),
     (2, "accounts, runs and reports", _m002_app),
     (3, "CQC locations", _m003_cqc_locations),
+    (4, "run worker", _m004_run_worker),
 ]
 
 

@@ -6,8 +6,9 @@ thread pool kept in `app.extensions["caremarket.tasks"]`; the page (or an API cl
 opens its own store connection inside `app.app_context()`. With `RUN_SYNC` set (tests), a run is
 carried out before `submit` returns, so tests need no waiting.
 
-Runs left 'running' by a process that died are marked failed when the app starts, so nothing
-is left spinning for ever.
+Runs left 'running' by a process of this host that has died are marked failed when the app
+starts (`caremarket.runs.fail_orphaned_runs`), so nothing is left spinning for ever; runs that a
+live process (another web worker, the scheduler) is carrying out are left alone.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from typing import Any
 from flask import Flask, current_app
 
 from caremarket import analyses
-from caremarket.runs import start_run
-from caremarket.store import content_hash, now, open_store
+from caremarket.runs import fail_orphaned_runs, start_run
+from caremarket.store import content_hash, open_store
 from web.db import get_db
 
 log = logging.getLogger(__name__)
@@ -32,12 +33,12 @@ def init_app(app: Flask) -> None:
         max_workers=int(app.config.get("RUN_WORKERS", 2)), thread_name_prefix="caremarket-run")
     store = open_store(app.config["DATABASE"])
     try:
-        with store.atomic():
-            store.execute("update runs set status = 'failed', error = 'interrupted: the "
-                          "service stopped during the run', finished_at = ? "
-                          "where status in ('running', 'queued')", [now()])
+        failed = fail_orphaned_runs(store)
     finally:
         store.close()
+    if failed:
+        log.warning("marked %d run(s) failed: their process had stopped (%s)", len(failed),
+                    ", ".join(map(str, failed)))
 
 
 def submit(kind: str, payload: dict[str, Any], user: str | None) -> int:
