@@ -1,0 +1,599 @@
+"""The commissioners' pages: overview, providers, map, coverage, equalisation and data.
+
+Each route parses the request, calls a handler that returns a plain dict, and renders it. The
+handlers read the store through the same functions as the `/api/v1` routes (`web.queries`,
+`caremarket.analyses`, `caremarket.runs`), so a page shows the very figures the API returns: a
+run page renders the run record that `GET /api/v1/runs/<id>` returns. Long runs are started by
+the page's JavaScript through `POST /api/v1/runs` and polled; the page then swaps in the result
+rendered by the same template (`?run=N&fragment=1`), so results are linkable and printable.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, abort, render_template, request
+from werkzeug.utils import secure_filename
+
+from caremarket import accounts, analyses
+from caremarket.importers import KINDS, import_file
+from caremarket.runs import get_run
+from caremarket.scenario_store import get_scenario, list_scenarios
+from caremarket.store import frame
+from market.errors import CareMarketError, ImportRejected, InvalidInput, Problem, UnknownEntity
+from market.parameters import ParameterSet
+from market.viability import LEVERS
+from web import queries
+from web.auth import actor, requires
+from web.db import get_db
+
+bp = Blueprint("pages", __name__)
+
+# The run as GET /api/v1/runs/<id> returns it (web.api.run): RUN_FIELDS, parameters, result.
+RUN_KEYS = ("id", "kind", "status", "progress", "params", "input_hash", "user", "created_at",
+            "finished_at", "error", "parameters", "result")
+CLASSES = ("sustainable", "at risk", "unviable")
+# The equalisation sliders: parameter, low, high, step (the ranges a commissioner explores;
+# the parameters themselves accept wider values through the API).
+SLIDERS = (("take_up", 0.0, 1.0, 0.01), ("convergence", 0.0, 1.0, 0.01),
+           ("la_fee_change", -0.2, 0.5, 0.01), ("cost_change", -0.2, 0.5, 0.01),
+           ("occupancy_change", -0.2, 0.1, 0.01))
+LEVER_TITLES = {"take_up": "Take-up", "convergence": "Convergence",
+                "la_fee_change": "LA fee change", "cost_change": "Cost change",
+                "occupancy_change": "Occupancy change"}
+FUNDERS = {"la": "LA", "self": "self-funder", "nhs": "NHS"}
+MAP_MEASURES = {
+    "demand_hours": ("Demand (contact hours a week)", "store"),
+    "unmet_hours": ("Unmet hours a week", "coverage"),
+    "travel_minutes_per_contact_hour": ("Travel minutes per contact hour", "coverage"),
+    "cost_per_contact_hour": ("Cost of care per contact hour (£)", "coverage"),
+    "beds_at_risk": ("Beds at risk or unviable under the scenario", "equalisation"),
+}
+RURALITY_ORDER = ("urban", "town", "village", "sparse")
+# The rows of market.scenarios.compare, as a commissioner reads them.
+COMPARE_LABELS = {
+    "take_up": "Take-up: self-funders at the LA rate", "convergence": "Convergence of the "
+    "self-funder premium", "la_fee_change": "LA fee change", "cost_change": "Operating cost "
+    "change", "occupancy_change": "Occupancy change", "providers_sustainable": "Homes "
+    "sustainable", "beds_sustainable": "Beds sustainable", "providers_at_risk": "Homes at risk",
+    "beds_at_risk": "Beds at risk", "providers_unviable": "Homes unviable", "beds_unviable":
+    "Beds unviable", "cross_subsidy": "Cross-subsidy a year", "cross_subsidy_lost":
+    "Cross-subsidy lost a year", "revenue": "Income a year", "surplus_after_capital": "Surplus "
+    "after capital a year", "extra_la_spend": "Extra LA spend a year to break even"}
+
+
+# -- number formats (templates) ---------------------------------------------------------------
+
+
+def _finite(v: Any) -> float | None:
+    if v is None or isinstance(v, bool):
+        return None
+    try:
+        f = float(v)
+    except Exception:  # noqa: BLE001 - text, Undefined, anything not a number: no figure
+        return None
+    return f if math.isfinite(f) else None
+
+
+@bp.app_template_filter("num")
+def fmt_num(v: Any, dp: int = 0) -> str:
+    """1234.5 -> '1,235'; None -> an en dash."""
+    f = _finite(v)
+    if f is None:
+        return "–"
+    text = f"{f:,.{dp}f}"
+    return "0" if text in ("-0", "-0.0") and dp == 0 else text.replace("-", "−")
+
+
+@bp.app_template_filter("money")
+def fmt_money(v: Any, dp: int = 0) -> str:
+    """1234.5 -> '£1,235'; -20 -> '−£20'."""
+    f = _finite(v)
+    if f is None:
+        return "–"
+    text = f"£{abs(f):,.{dp}f}"
+    return ("−" + text) if f < 0 and text.strip("£0.,") else text
+
+
+@bp.app_template_filter("pct")
+def fmt_pct(v: Any, dp: int = 1, signed: bool = False) -> str:
+    """0.8412 -> '84.1%' (a share shown as a percentage)."""
+    f = _finite(v)
+    if f is None:
+        return "–"
+    text = f"{100 * f:{'+' if signed else ''}.{dp}f}%"
+    return text.replace("-", "−")
+
+
+@bp.app_template_filter("lever")
+def fmt_lever(v: Any, name: str) -> str:
+    """A scenario lever as a commissioner reads it: shares in %, changes signed."""
+    f = _finite(v)
+    if f is None:
+        return "–"
+    signed = name.endswith("_change") and abs(f) > 1e-12
+    if name == "occupancy_change":
+        return f"{100 * f:{'+' if signed else ''}.1f} pts".replace("-", "−")
+    return fmt_pct(f, 0 if abs(100 * f - round(100 * f)) < 1e-9 else 1, signed=signed)
+
+
+@bp.app_template_filter("when")
+def fmt_when(v: Any) -> str:
+    """'2026-11-24T14:06:07+00:00' -> '2026-11-24 14:06' (stored times are UTC)."""
+    return str(v)[:16].replace("T", " ") if v else "–"
+
+
+@bp.app_template_filter("funder")
+def fmt_funder(v: Any) -> str:
+    return FUNDERS.get(str(v), str(v or "").replace("_", " "))
+
+
+@bp.app_template_filter("levername")
+def fmt_lever_name(v: Any) -> str:
+    return LEVER_TITLES.get(str(v), str(v).replace("_", " "))
+
+
+@bp.app_template_filter("classname")
+def fmt_class(v: Any) -> str:
+    return "class-" + str(v or "").replace(" ", "-")
+
+
+# -- handlers: store (+ arguments) -> dict ----------------------------------------------------
+
+
+def run_record(db, run_id: int, kind: str | None = None) -> dict[str, Any]:
+    """The run as `GET /api/v1/runs/<id>` returns it; UnknownEntity if there is no such run."""
+    row = get_run(db, run_id)
+    if row is None or (kind and row["kind"] != kind):
+        raise UnknownEntity(f"no {kind or ''} run {run_id}".replace("  ", " "))
+    return {k: row.get(k) for k in RUN_KEYS}
+
+
+def latest_run(db, kind: str, status: str = "done") -> dict[str, Any] | None:
+    row = db.execute("select id from runs where kind = ? and status = ? order by id desc "
+                     "limit 1", [kind, status]).fetchone()
+    return run_record(db, row[0]) if row else None
+
+
+def overview_view(db) -> dict[str, Any]:
+    """`queries.overview` (what /api/v1/overview returns), with every import kind's freshness
+    and the zones table."""
+    data = queries.overview(db)
+    seen = {f["kind"]: f for f in data["freshness"]}
+    freshness = [{"kind": k.name, "description": k.description, **seen.get(k.name, {})}
+                 for k in KINDS.values()]
+    runs = {kind: db.execute("select id, finished_at from runs where kind = ? and status = "
+                             "'done' order by id desc limit 1", [kind]).fetchone()
+            for kind in analyses.RUN_KINDS}
+    return {"overview": data, "freshness": freshness,
+            "zones": queries.zones(db, {"per_page": 1000}),
+            "latest_runs": {k: ({"id": r[0], "finished_at": r[1]} if r else None)
+                            for k, r in runs.items()}}
+
+
+def providers_view(db, args: Mapping[str, Any]) -> dict[str, Any]:
+    """`queries.providers` (what /api/v1/providers returns) plus the filters' choices."""
+    clean = {k: v for k, v in args.items() if v not in (None, "")}
+    clean.setdefault("per_page", 50)
+    listing = queries.providers(db, clean)
+    ratings = [r[0] for r in db.execute(
+        "select distinct cqc_rating from (select cqc_rating from care_homes union all select "
+        "cqc_rating from homecare_providers) where cqc_rating is not null order by 1")]
+    ruralities = [r[0] for r in db.execute("select distinct rurality from zones where rurality "
+                                           "is not null")]
+    ruralities.sort(key=lambda r: (RURALITY_ORDER.index(r) if r in RURALITY_ORDER else 9, r))
+    return {"providers": listing, "filters": clean, "ratings": ratings,
+            "ruralities": ruralities, "kinds": list(queries.PROVIDER_KINDS)}
+
+
+def _pick_scenario(db, name: str | None) -> tuple[dict[str, Any] | None, list[dict], str | None]:
+    """The scenario named `name`, else the most recently updated saved one, else none."""
+    saved = list_scenarios(db)
+    warning = None
+    if name:
+        try:
+            sc = get_scenario(db, name)
+            return {"name": sc.name, "values": dict(sc.values),
+                    "description": sc.description}, saved, None
+        except UnknownEntity as exc:
+            warning = str(exc)
+    row = db.execute("select name from scenarios order by updated_at desc, rowid desc limit 1"
+                     ).fetchone()
+    if row:
+        latest = next(s for s in saved if s["name"] == row[0])
+        return {"name": latest["name"], "values": latest["values"],
+                "description": latest["description"]}, saved, warning
+    return None, saved, warning
+
+
+def _care_home_viability(db, provider_id: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    from market.equalisation import run
+
+    baseline = analyses.care_home_baseline(db)
+    excluded = baseline.excluded[baseline.excluded["provider_id"].astype(str) == provider_id]
+    if len(excluded):
+        return {"excluded": "; ".join(f"{r.field}: {r.reason}" for r in excluded.itertuples())}
+    res = run(baseline, values)
+    rec = next(r for r in res.provider_records() if str(r["provider_id"]) == provider_id)
+    homes = res.before
+    return {"baseline": rec["baseline"], "scenario": rec["scenario"],
+            "cross_subsidy_lost": rec["cross_subsidy_lost"], "unit": "week",
+            "capacity": "beds", "market_homes": int(len(homes)),
+            "warnings": res.warnings}
+
+
+def _homecare_viability(db, provider_id: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    """Viability per contact hour at the coverage LP's assignment (as the equalisation run's
+    home-care exits do), the zones the LP gives the provider and the zones within its reach."""
+    from market.homecare import homecare_baseline, run_homecare
+
+    model, _lv, params = analyses.build_coverage_model(db, {})
+    model.solve("auto")
+    providers, zones = frame(db, "homecare_providers"), frame(db, "zones")
+    non_lever = {k: v for k, v in values.items() if k not in LEVERS}
+    out: dict[str, Any] = {"unit": "hour", "capacity": "contact_hours", "warnings": []}
+    own = providers[providers["provider_id"].astype(str) == provider_id]
+    lacking = [label for col, label in (("la_hourly_rate", "LA hourly rate"),
+                                        ("self_funder_hourly_rate", "self-funder hourly rate"),
+                                        ("self_funder_share", "self-funder share"))
+               if col not in own or own[col].isna().all()]
+    try:
+        if lacking:
+            raise InvalidInput(f"the store has no {', '.join(lacking)} for it; import them "
+                               "(homecare-providers or fees) to assess it")
+        now = run_homecare(homecare_baseline(providers, model.assignment, zones, params), {})
+        scen = run_homecare(homecare_baseline(providers, model.assignment, zones,
+                                              params.with_overrides(non_lever)), values)
+        before = {r["provider_id"]: r for r in now.provider_records()}
+        after = {r["provider_id"]: r for r in scen.provider_records()}
+        if provider_id in before:
+            out.update(baseline=before[provider_id]["baseline"],
+                       scenario=after[provider_id]["scenario"],
+                       cross_subsidy_lost=(before[provider_id]["baseline"]["cross_subsidy"] or 0)
+                       - (after[provider_id]["scenario"]["cross_subsidy"] or 0))
+            out["warnings"] = scen.warnings
+        else:
+            ex = now.excluded[now.excluded["provider_id"].astype(str) == provider_id]
+            out["excluded"] = "; ".join(str(r.reason) for r in ex.itertuples()) or \
+                "not assessed"
+    except CareMarketError as exc:
+        out["excluded"] = str(exc)
+    names = zones.set_index("zone_id")[["name", "rurality"]]
+    a = model.assignment[model.assignment["provider_id"].astype(str) == provider_id]
+    out["served"] = [{"zone_id": r.zone_id, "name": names["name"].get(r.zone_id),
+                      "rurality": names["rurality"].get(r.zone_id),
+                      "contact_hours": float(r.contact_hours), "minutes": float(r.t_minutes),
+                      "tau": float(r.tau), "source": r.source}
+                     for r in a.sort_values("contact_hours", ascending=False).itertuples()]
+    m = model.market
+    ids = m.providers["provider_id"].astype(str).to_numpy()
+    j = [i for i, p in enumerate(ids) if p == provider_id]
+    reach = []
+    served = {s["zone_id"]: s for s in out["served"]}
+    if j:
+        mask = m.pair_provider == j[0]
+        zid = m.zones["zone_id"].to_numpy()[m.pair_zone[mask]]
+        for z, mins in sorted(zip(zid, m.minutes[mask], strict=True), key=lambda t: t[1]):
+            reach.append({"zone_id": z, "name": names["name"].get(z),
+                          "rurality": names["rurality"].get(z), "minutes": float(mins),
+                          "contact_hours": served.get(z, {}).get("contact_hours", 0.0),
+                          "tau": served.get(z, {}).get("tau")})
+    out["reach"] = reach
+    prow = model.providers[model.providers["provider_id"].astype(str) == provider_id]
+    out["coverage"] = ({k: (v.item() if hasattr(v, "item") else v)
+                        for k, v in prow.iloc[0].to_dict().items()} if len(prow) else None)
+    out["max_travel_minutes"] = model.market.max_travel_minutes
+    return out
+
+
+def provider_view(db, provider_id: str, scenario_name: str | None) -> dict[str, Any]:
+    """`queries.provider` (what /api/v1/providers/<id> returns) with its viability now and
+    under the current scenario."""
+    provider = queries.provider(db, provider_id)
+    scenario, saved, warning = _pick_scenario(db, scenario_name)
+    values = scenario["values"] if scenario else {}
+    if provider["kind"] == "care_home":
+        try:
+            viability = _care_home_viability(db, provider_id, values)
+        except CareMarketError as exc:
+            viability = {"excluded": str(exc)}
+    else:
+        viability = _homecare_viability(db, provider_id, values)
+    return {"provider": provider, "scenario": scenario, "scenarios": saved,
+            "scenario_warning": warning, "viability": viability}
+
+
+def map_view(db) -> dict[str, Any]:
+    """Zones and providers from `queries.map_layers` (what /api/v1/map returns) with each zone's
+    measures from the latest done coverage and equalisation runs."""
+    layers = queries.map_layers(db)
+    cov = latest_run(db, "coverage")
+    eq = latest_run(db, "equalisation")
+    measures: dict[str, dict[str, float | None]] = {
+        "demand_hours": {z["zone_id"]: z["demand_hours"] for z in layers["zones"]}}
+    if cov and cov["result"]:
+        for key in ("unmet_hours", "travel_minutes_per_contact_hour", "cost_per_contact_hour"):
+            measures[key] = {z["zone_id"]: z.get(key) for z in cov["result"]["zones_map"]}
+    if eq and eq["result"]:
+        at_risk = {}
+        for z in eq["result"]["viability"]["totals"]["zone"]:
+            at_risk[z["zone_id"]] = (z.get("beds_at_risk_after") or 0) + \
+                (z.get("beds_unviable_after") or 0)
+        measures["beds_at_risk"] = at_risk
+    available = [{"key": k, "label": label, "source": src, "available": k in measures}
+                 for k, (label, src) in MAP_MEASURES.items()]
+    return {"layers": layers, "measures": measures, "available": available,
+            "coverage_run": {k: cov[k] for k in ("id", "finished_at", "params")} if cov else None,
+            "equalisation_run": ({"id": eq["id"], "finished_at": eq["finished_at"],
+                                  "scenario": eq["result"]["scenario"],
+                                  "scenario_name": eq["result"].get("scenario_name")}
+                                 if eq else None)}
+
+
+def coverage_view(db, run_id: int | None) -> dict[str, Any]:
+    """The levers form and, for `run_id`, the run as /api/v1/runs/<id> returns it."""
+    p = ParameterSet()
+    providers = [{"provider_id": r[0], "name": r[1], "capacity_hours": r[2]}
+                 for r in db.execute("select provider_id, name, capacity_hours from "
+                                     "homecare_providers order by name")]
+    run = run_record(db, run_id, "coverage") if run_id else None
+    latest = db.execute("select id from runs where kind = 'coverage' order by id desc limit 1"
+                        ).fetchone()
+    return {"levers": analyses.COVERAGE_LEVERS,
+            "defaults": {"max_minutes": p["max_travel_minutes"],
+                         "visit_minutes": p["visit_minutes"],
+                         "visits_per_run": p["visits_per_run"]},
+            "homecare_providers": providers, "sites": db["sites"].count,
+            "run": run, "view": coverage_extras(run),
+            "agencies": queries.map_layers(db)["homecare_providers"] if run else [],
+            "latest_run_id": latest[0] if latest else None}
+
+
+def coverage_extras(run: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """What the result's tables and map read, joined from the run's own result."""
+    if not run or run["status"] != "done" or not run["result"]:
+        return None
+    r = run["result"]
+    zones = {z["zone_id"]: z for z in r["zones"]}
+    gaps = [{**g, "name": zones.get(g["zone_id"], {}).get("name"),
+             "rurality": zones.get(g["zone_id"], {}).get("rurality"),
+             "demand_hours": zones.get(g["zone_id"], {}).get("demand_hours"),
+             "reachable_providers": zones.get(g["zone_id"], {}).get("reachable_providers")}
+            for g in r["care_gaps"]]
+    cost = r.get("cost_of_care") or analyses.cost_of_care_summary(r.get("zones_map") or [])
+    points = [{k: z.get(k) for k in ("zone_id", "name", "lat", "lon", "rurality",
+                                     "demand_hours", "unmet_hours",
+                                     "travel_minutes_per_contact_hour",
+                                     "cost_per_contact_hour", "la_hourly_rate", "gap",
+                                     "rural_uplift_rate")}
+              for z in r.get("zones_map") or [] if z.get("lat") is not None]
+    costed = sorted((z for z in r.get("zones_map") or []
+                     if z.get("cost_per_contact_hour") is not None),
+                    key=lambda z: -(z.get("gap") or 0))
+    used = sorted(r["providers"], key=lambda p: (-(_finite(p.get("utilisation")) or -1.0),
+                                                  str(p.get("name"))))
+    zones_with_gap = sum(1 for z in r["zones"] if (z.get("unmet_hours") or 0) > 1e-6)
+    has_la_rate = any(z.get("la_hourly_rate") is not None for z in r.get("zones_map") or [])
+    return {"gaps": gaps, "cost_of_care": cost if has_la_rate else None, "points": points,
+            "zone_costs": costed,
+            "providers": used, "zones_with_gap": zones_with_gap,
+            "removed": r["levers"].get("remove_provider") or []}
+
+
+def equalisation_view(db, run_id: int | None, compare_names: list[str]) -> dict[str, Any]:
+    """Sliders, saved scenarios, the run `run_id` as the API returns it, and a comparison."""
+    p = ParameterSet()
+    sliders = [{"name": n, "title": LEVER_TITLES[n], "label": p.definition(n).label, "min": lo,
+                "max": hi, "step": st, "default": p[n]} for n, lo, hi, st in SLIDERS]
+    run = run_record(db, run_id, "equalisation") if run_id else None
+    compare, compare_error = None, None
+    if compare_names:
+        try:
+            compare = analyses.compare_scenarios(db, compare_names)
+        except CareMarketError as exc:
+            compare_error = str(exc)
+    latest = db.execute("select id from runs where kind = 'equalisation' order by id desc "
+                        "limit 1").fetchone()
+    values = {s["name"]: s["default"] for s in sliders}
+    if run and run["status"] == "done" and run["result"]:
+        values.update(run["result"]["scenario"])
+    elif run and isinstance(run.get("params"), dict):
+        values.update(run["params"].get("scenario") or {})
+    return {"sliders": sliders, "values": values, "scenarios": list_scenarios(db),
+            "options": analyses.EQUALISATION_OPTIONS, "levers": list(LEVERS), "run": run,
+            "view": equalisation_extras(run), "compare": compare,
+            "compare_names": compare_names, "compare_error": compare_error,
+            "compare_labels": COMPARE_LABELS,
+            "latest_run_id": latest[0] if latest else None}
+
+
+def _histogram(before: list[float], after: list[float], width: float = 0.02
+               ) -> dict[str, Any]:
+    """Counts of margins (EBITDARM over revenue) in bins of `width`, clipped to -30%..+40%."""
+    lo, hi = -0.30, 0.40
+    n = int(round((hi - lo) / width))
+    edges = [round(lo + i * width, 6) for i in range(n + 1)]
+
+    def counts(values: list[float]) -> list[int]:
+        out = [0] * n
+        for v in values:
+            k = min(n - 1, max(0, int(math.floor((v - lo) / width))))
+            out[k] += 1
+        return out
+
+    return {"edges": edges, "before": counts(before), "after": counts(after)}
+
+
+def equalisation_extras(run: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """What the result's tables and charts read, from the run's own result."""
+    if not run or run["status"] != "done" or not run["result"]:
+        return None
+    r = run["result"]
+    v = r["viability"]
+    homes = v["providers"]
+    mb = [m for h in homes if (m := _finite(h["baseline"].get("margin"))) is not None]
+    ma = [m for h in homes if (m := _finite(h["scenario"].get("margin"))) is not None]
+    rows = []
+    for h in homes:
+        b, s = h["baseline"], h["scenario"]
+        rows.append({"provider_id": h["provider_id"], "name": h["name"],
+                     "zone_id": h.get("zone_id"), "rurality": h.get("rurality"),
+                     "beds": h.get("beds"), "class_before": b["class"],
+                     "class_after": s["class"], "la_fee": s["la_fee"],
+                     "self_funder_fee": s["self_funder_fee"],
+                     "break_even_la_fee": s["break_even_la_fee"],
+                     "fee_uplift": s["fee_uplift"], "margin_before": b["margin"],
+                     "margin_after": s["margin"],
+                     "cross_subsidy_lost": h["cross_subsidy_lost"]})
+    rows.sort(key=lambda x: -(x["fee_uplift"] or 0))
+    sweep = r.get("sweep")
+    charts = {
+        "margins": _histogram(mb, ma),
+        "sweep": ({"parameter": sweep["parameter"],
+                   "x": [row[sweep["parameter"]] for row in sweep["table"]],
+                   "series": {c: [row.get(f"beds_{c.replace(' ', '_')}") for row in
+                                  sweep["table"]] for c in CLASSES},
+                   "current": r["viability"]["levers"].get(sweep["parameter"])}
+                  if sweep else None),
+        "montecarlo": ({"market": r["montecarlo"]["market"], "draws": r["montecarlo"]["draws"],
+                        "take_up": r["montecarlo"]["take_up"]}
+                       if r.get("montecarlo") else None),
+    }
+    hc = r.get("homecare") or {}
+    exited = []
+    if hc and "skipped" not in hc:
+        exited = [p for p in hc.get("providers", []) if p.get("exited")]
+    return {"break_even": rows, "charts": charts, "exited": exited,
+            "classes": v["totals"]["class"]}
+
+
+def data_view(db, args: Mapping[str, Any]) -> dict[str, Any]:
+    """The import kinds and `queries.imports` (what /api/v1/imports returns)."""
+    return {"kinds": [{"name": k.name, "description": k.description} for k in KINDS.values()],
+            "imports": queries.imports(db, dict(args))}
+
+
+def import_upload(db, kind: str, upload, user: str) -> dict[str, Any]:
+    """Import an uploaded file as `kind` with the CLI's importer: all rows or none.
+
+    Returns the import summary; raises ImportRejected (nothing written) with row-level
+    problems. Both outcomes are audited.
+    """
+    name = Path(upload.filename or "").name if upload is not None else ""
+    if kind not in KINDS:
+        raise ImportRejected([Problem(f"choose what the file holds (one of "
+                                      f"{', '.join(KINDS)})", name or None)], name or None)
+    if upload is None or not name:
+        raise ImportRejected([Problem("choose a file to import")], None)
+    suffix = Path(secure_filename(name)).suffix or ".csv"
+    with tempfile.TemporaryDirectory(prefix="caremarket-upload-") as folder:
+        path = Path(folder) / f"upload{suffix}"
+        upload.save(path)
+        try:
+            summary = import_file(db, kind, path, user=user, display_name=name).to_dict()
+        except ImportRejected as exc:
+            with db.atomic():
+                accounts.audit(db, user, "import.rejected", kind,
+                               {"file": name, "problems": len(exc.problems)})
+            raise
+    with db.atomic():
+        accounts.audit(db, user, "import", kind,
+                       {"file": name, "import_id": summary["import_id"],
+                        "records": summary["records"]})
+    return summary
+
+
+# -- routes -----------------------------------------------------------------------------------
+
+
+def _int_arg(name: str) -> int | None:
+    raw = request.args.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        abort(400, description=f"{name} must be a whole number (got {raw!r})")
+
+
+def _not_found(exc: CareMarketError):
+    abort(404, description=str(exc))
+
+
+@bp.route("/")
+def overview():
+    return render_template("overview.html", **overview_view(get_db()))
+
+
+@bp.route("/providers")
+def providers():
+    args = {k: request.args.get(k) for k in ("kind", "q", "rurality", "cqc_rating", "zone_id",
+                                             "group_id", "sort", "page", "per_page")}
+    try:
+        data = providers_view(get_db(), args)
+    except ValueError as exc:
+        abort(400, description=str(exc))
+    return render_template("providers.html", **data)
+
+
+@bp.route("/providers/<provider_id>")
+def provider(provider_id: str):
+    try:
+        data = provider_view(get_db(), provider_id, request.args.get("scenario"))
+    except UnknownEntity as exc:
+        _not_found(exc)
+    return render_template("provider.html", **data)
+
+
+@bp.route("/map")
+def map():  # noqa: A001 - the endpoint is pages.map
+    return render_template("map.html", **map_view(get_db()))
+
+
+@bp.route("/coverage")
+def coverage():
+    try:
+        data = coverage_view(get_db(), _int_arg("run"))
+    except UnknownEntity as exc:
+        _not_found(exc)
+    if request.args.get("fragment"):
+        return render_template("_coverage_result.html", **data)
+    return render_template("coverage.html", **data)
+
+
+@bp.route("/equalisation")
+def equalisation():
+    names = [n.strip() for raw in request.args.getlist("compare") for n in raw.split(",")
+             if n.strip()]
+    try:
+        data = equalisation_view(get_db(), _int_arg("run"), names)
+    except UnknownEntity as exc:
+        _not_found(exc)
+    if request.args.get("fragment"):
+        return render_template("_equalisation_result.html", **data)
+    return render_template("equalisation.html", **data)
+
+
+@bp.route("/data")
+def data():
+    return render_template("data.html", **data_view(get_db(), {"page": request.args.get(
+        "page", 1)}))
+
+
+@bp.route("/data", methods=["POST"], endpoint="data_import")
+@requires("analyst")
+def data_import():
+    db = get_db()
+    kind = request.form.get("kind", "")
+    summary, rejected = None, None
+    try:
+        summary = import_upload(db, kind, request.files.get("file"), actor())
+    except ImportRejected as exc:
+        rejected = exc.to_dict()
+    status = 422 if rejected else 200
+    return render_template("data.html", summary=summary, rejected=rejected, chosen_kind=kind,
+                           **data_view(db, {})), status

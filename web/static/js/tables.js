@@ -1,0 +1,29 @@
+/* Long tables marked class="datatable" become searchable, sortable and paged
+   (simple-datatables, vendored). Numeric cells carry data-order with the raw value. */
+(function () {
+  "use strict";
+  window.CM.tables = function (root) {
+    if (!window.simpleDatatables) return;
+    root.querySelectorAll("table.datatable").forEach(function (table) {
+      const rows = table.tBodies.length ? table.tBodies[0].rows.length : 0;
+      const perPage = Number(table.dataset.perPage || 15);
+      if (rows <= perPage || table.dataset.enhanced) return;
+      table.dataset.enhanced = "1";
+      new window.simpleDatatables.DataTable(table, {
+        perPage: perPage,
+        perPageSelect: [10, 15, 25, 50, 100, 500],
+        searchable: true,
+        fixedHeight: false,
+        labels: {
+          placeholder: "Search this table…",
+          searchTitle: "Search within the table",
+          perPage: "rows per page",
+          noRows: "Nothing to show",
+          noResults: "No rows match the search",
+          info: "Showing {start} to {end} of {rows} rows",
+        },
+      });
+    });
+  };
+  window.CM.tables(document);
+})();
