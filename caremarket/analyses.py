@@ -39,7 +39,7 @@ COVERAGE_LEVERS: dict[str, Any] = {
 
 # The equalisation options besides the scenario's parameter values.
 EQUALISATION_OPTIONS: dict[str, Any] = {
-    "sweep_parameter": "take_up",  # None: no sweep
+    "sweep_parameter": "take_up",  # null or "": no sweep
     "sweep_step": 0.05,
     "montecarlo_draws": 10_000,  # 0: no Monte Carlo
     "take_up_dist": "beta:2,3",
@@ -147,7 +147,11 @@ def check_equalisation_options(options: Mapping[str, Any] | None) -> dict[str, A
     from market.scenarios import LEVERS
     from market.uncertainty import Distribution
 
+    no_sweep = options is not None and "sweep_parameter" in options \
+        and options["sweep_parameter"] in (None, "")
     opts = check_levers(options, EQUALISATION_OPTIONS, "equalisation")
+    if no_sweep:  # an explicit null (or empty) means no sweep, not the default
+        opts["sweep_parameter"] = None
     if opts["sweep_parameter"] not in (None, "", *LEVERS):
         raise InvalidScenario(f"sweep_parameter must be one of {', '.join(LEVERS)} "
                               f"(got {opts['sweep_parameter']!r})")

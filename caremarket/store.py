@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,36 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+class Store(sqlite_utils.Database):
+    """sqlite-utils' Database whose transactions take the write lock when they begin.
+
+    `atomic()` in sqlite-utils starts a deferred transaction. Under WAL, a deferred
+    transaction that reads and then writes fails at once with "database is locked" (no busy
+    wait) when another connection committed in between, which the web workers, background runs
+    and the scheduler sharing one file make likely. `BEGIN IMMEDIATE` waits for the lock
+    (busy_timeout) instead; nested blocks are savepoints as before.
+    """
+
+    @contextlib.contextmanager
+    def atomic(self) -> Iterator[sqlite_utils.Database]:
+        if self.conn.in_transaction:
+            with super().atomic():
+                yield self
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self
+        except BaseException:
+            self.conn.rollback()
+            raise
+        else:
+            try:
+                self.conn.execute("COMMIT")
+            except BaseException:
+                self.conn.rollback()
+                raise
+
+
 def open_store(path: str | Path, *, migrate_schema: bool = True) -> sqlite_utils.Database:
     """Open (creating if needed) the store at `path`, in WAL mode, migrated to the latest schema.
 
@@ -33,7 +64,7 @@ def open_store(path: str | Path, *, migrate_schema: bool = True) -> sqlite_utils
     if str(path) != ":memory:":
         path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False)
-    db = sqlite_utils.Database(conn)
+    db = Store(conn)
     db.execute("PRAGMA busy_timeout = 30000")
     if str(path) != ":memory:":
         db.enable_wal()

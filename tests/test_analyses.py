@@ -103,3 +103,11 @@ def test_bad_levers_and_an_empty_store_get_clear_errors(sample_db, db):
     # the failed runs are recorded as failed, with their error
     rows = list(db.execute("select status, error from runs"))
     assert rows and all(s == "failed" and e for s, e in rows)
+
+
+def test_explicit_null_options_turn_the_sweep_and_monte_carlo_off(sample_db):
+    out = analyses.equalisation(sample_db, {"take_up": 0.3},
+                                {"sweep_parameter": None, "montecarlo_draws": 0,
+                                 "homecare": False})
+    assert "sweep" not in out and "montecarlo" not in out and "homecare" not in out
+    assert analyses.check_equalisation_options({})["sweep_parameter"] == "take_up"
