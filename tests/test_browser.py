@@ -1,0 +1,228 @@
+"""Real-browser tests: Playwright driving Debian's Chromium against the app served by waitress.
+
+A commissioner's path through the app: log in, upload a file with an error and read the row-level
+report, run coverage and equalisation (background runs with progress), open a fee-impact report
+and download it as CSV and XLSX, whose figures must agree with the page. Screenshots are kept in
+`test-artifacts/` (look at them). `./test.sh` installs Debian's `chromium`; without it these
+tests are skipped.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import shutil
+import socket
+import threading
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import PASSWORDS, ROOT, email_for
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = ROOT / "test-artifacts"
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed "
+                                                     "(./test.sh installs it)"),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def live_server(sample_db_file, tmp_path_factory):
+    """The app over a private sample store, served by waitress in a thread (runs in background
+    threads, as in production); yields its base URL."""
+    from waitress.server import create_server
+
+    from caremarket import accounts
+    from caremarket.store import open_store
+    from web import create_app
+
+    folder = tmp_path_factory.mktemp("live")
+    path = folder / "live.db"
+    shutil.copy(sample_db_file, path)
+    store = open_store(path)
+    for role, password in PASSWORDS.items():
+        accounts.create_user(store, email_for(role), password, role, actor="test")
+    store.close()
+    app = create_app({"DATABASE": str(path), "SECRET_KEY": "browser-test",
+                      "SESSION_COOKIE_SECURE": False, "REMEMBER_COOKIE_SECURE": False,
+                      "SCHEDULER_ENABLED": False})
+    port = _free_port()
+    server = create_server(app, host="127.0.0.1", port=port, threads=8)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{port}"
+    server.close()
+    app.extensions["caremarket.tasks"].shutdown(wait=True)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=["--headless", "--no-sandbox"])
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, live_server):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000},
+                                  accept_downloads=True, base_url=live_server)
+    pg = context.new_page()
+    errors: list[str] = []
+    pg.on("pageerror", lambda exc: errors.append(str(exc)))
+    # Console errors from scripts count; Chromium's "Failed to load resource" lines for the
+    # app's intended 401/422 answers (a refused login, a rejected file) do not. Instead every
+    # server error, and any missing static file, counts.
+    pg.on("console", lambda msg: errors.append(msg.text)
+          if msg.type == "error" and not msg.text.startswith("Failed to load resource")
+          else None)
+    pg.on("response", lambda r: errors.append(f"HTTP {r.status} {r.url}")
+          if r.status >= 500 or (r.status == 404 and "/static/" in r.url) else None)
+    pg.js_errors = errors  # type: ignore[attr-defined]
+    yield pg
+    context.close()
+
+
+def shot(pg, name: str) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    pg.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def log_in(pg, role: str = "analyst") -> None:
+    pg.goto("/login")
+    pg.fill("input[name=email]", email_for(role))
+    pg.fill("input[name=password]", PASSWORDS[role])
+    pg.click("button[type=submit]")
+    pg.wait_for_url(lambda url: "/login" not in url)
+
+
+def test_login_refuses_a_wrong_password_then_shows_the_overview(page):
+    page.goto("/providers")
+    assert "/login" in page.url  # every page needs a login
+    page.fill("input[name=email]", email_for("viewer"))
+    page.fill("input[name=password]", "not-the-password")
+    page.click("button[type=submit]")
+    assert page.locator(".flash.error").inner_text().startswith("Unknown e-mail")
+    shot(page, "01-login-refused")
+    log_in(page, "viewer")
+    page.goto("/")
+    body = page.locator("main").inner_text()
+    assert "sparse" in body and "urban" in body  # the overview by rurality
+    shot(page, "02-overview")
+    assert not page.js_errors, page.js_errors
+
+
+def test_an_import_with_an_error_is_rejected_row_by_row(page, tmp_path):
+    log_in(page, "analyst")
+    bad = tmp_path / "care_homes_bad.csv"
+    bad.write_text("provider_id,name,beds,occupancy\nCH1,Fen View,30,0.9\n"
+                   "CH2,Marsh House,-5,0.8\nCH3,Old Rectory,20,1.7\n")
+    page.goto("/data")
+    page.select_option("select[name=kind]", "care-homes")
+    page.set_input_files("input[type=file]", str(bad))
+    page.click("#import-form button[type=submit]")
+    errors = page.locator("#import-errors")
+    errors.wait_for()
+    text = errors.inner_text()
+    assert "beds" in text and "occupancy" in text
+    assert "3" in text and "4" in text  # spreadsheet rows of the two bad lines
+    shot(page, "03-import-rejected")
+    # nothing was written: CH1 (a good row of the rejected file) is not in the store
+    resp = page.request.get("/api/v1/providers/CH1")
+    assert resp.status == 404
+    assert resp.json()["error"]["status"] == 404
+
+
+def test_a_coverage_run_shows_progress_then_care_gaps(page):
+    log_in(page, "analyst")
+    page.goto("/coverage")
+    page.fill("input[name=max_minutes]", "30")
+    page.click("#run-button")
+    page.locator("#coverage-kpis").wait_for(timeout=60_000)
+    page.locator("#care-gaps tbody tr").first.wait_for(timeout=60_000)
+    kpis = page.locator("#coverage-kpis").inner_text()
+    assert "%" in kpis
+    run_id = int(page.locator("[data-run-id]").first.get_attribute("data-run-id"))
+    api = page.request.get(f"/api/v1/runs/{run_id}").json()
+    assert api["status"] == "done"
+    assert api["result"]["levers"]["max_minutes"] == 30
+    pct = f"{100 * api['result']['coverage']:.1f}%"
+    assert pct in kpis, (pct, kpis)
+    shot(page, "04-coverage")
+    assert not page.js_errors, page.js_errors
+
+
+def test_an_equalisation_run_shows_classes_charts_and_interval(page):
+    log_in(page, "analyst")
+    page.goto("/equalisation")
+    page.locator("input[name=take_up]").fill("0.6")
+    page.click("#run-button")
+    results = page.locator("#equalisation-results")
+    results.wait_for(timeout=60_000)
+    page.locator("#sweep-chart").wait_for()
+    page.locator("#mc-chart").wait_for()
+    text = results.inner_text()
+    assert "at risk" in text.lower() and "cross-subsidy" in text.lower()
+    run_id = int(page.locator("[data-run-id]").first.get_attribute("data-run-id"))
+    api = page.request.get(f"/api/v1/runs/{run_id}").json()
+    assert api["result"]["scenario"]["take_up"] == pytest.approx(0.6)
+    shot(page, "05-equalisation")
+    assert not page.js_errors, page.js_errors
+
+
+def test_a_report_page_csv_and_xlsx_agree(page, tmp_path):
+    import openpyxl
+
+    log_in(page, "analyst")
+    page.goto("/reports")
+    page.locator("a.report-run").first.click()
+    headline = page.locator("#report-headline")
+    headline.wait_for()
+    shot(page, "06-report")
+    cells = headline.locator("[data-measure][data-value]")
+    on_page: dict[tuple[str, str], float] = {}
+    for i in range(cells.count()):
+        c = cells.nth(i)
+        key = (c.get_attribute("data-scenario") or "", c.get_attribute("data-measure"))
+        on_page[key] = float(c.get_attribute("data-value"))
+    assert len(on_page) >= 5
+
+    with page.expect_download() as dl:
+        page.click("#download-csv")
+    csv_path = tmp_path / "report.csv"
+    dl.value.save_as(csv_path)
+    with page.expect_download() as dl:
+        page.click("#download-xlsx")
+    xlsx_path = tmp_path / "report.xlsx"
+    dl.value.save_as(xlsx_path)
+
+    rows = list(csv.DictReader(io.StringIO(csv_path.read_text())))
+    from_csv = {(r.get("scenario", ""), r["measure"]): float(r["value"]) for r in rows
+                if r.get("section", "headline") == "headline" and r["value"] not in ("", None)}
+    wb = openpyxl.load_workbook(xlsx_path, read_only=True)
+    ws = wb["Headline"]
+    it = ws.iter_rows(values_only=True)
+    header = [str(h) for h in next(it)]
+    from_xlsx = {}
+    for row in it:
+        rec = dict(zip(header, row, strict=False))
+        if rec.get("value") is not None:
+            from_xlsx[(rec.get("scenario") or "", rec["measure"])] = float(rec["value"])
+    for key, value in on_page.items():
+        assert from_csv[key] == pytest.approx(value, rel=1e-9, abs=1e-9), key
+        assert from_xlsx[key] == pytest.approx(value, rel=1e-9, abs=1e-9), key
+    page.emulate_media(media="print")
+    shot(page, "07-report-print")
