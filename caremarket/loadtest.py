@@ -66,12 +66,19 @@ class LoadResult:
         }
 
 
+COVERAGE_RUN = {"kind": "coverage", "levers": {"max_minutes": 40}}
+
+
 def run_load(base_url: str, token: str, clients: int = 50, seconds: float = 60.0,
-             run_every: int = 200, provider_id: str | None = None) -> LoadResult:
+             run_every: int = 200, provider_id: str | None = None,
+             run_body: dict | None = None) -> LoadResult:
     """Drive `clients` concurrent clients against `base_url` for `seconds`; return timings.
 
-    Every `run_every`-th request of a client starts a coverage run (POST /api/v1/runs).
+    Every `run_every`-th request of a client starts a run (POST /api/v1/runs with `run_body`,
+    by default a coverage run); client k makes its first such request after
+    `run_every - k % run_every` requests, so starts are spread out.
     """
+    run_json = json.dumps(run_body or COVERAGE_RUN)
     url = urlparse(base_url)
     if url.hostname not in ("127.0.0.1", "localhost", "::1"):
         raise ValueError("the load test only targets the loopback address")
@@ -94,7 +101,7 @@ def run_load(base_url: str, token: str, clients: int = 50, seconds: float = 60.0
             i += 1
             if run_every and i % run_every == 0:
                 method, path, expected = "POST", "/api/v1/runs", 202
-                body = json.dumps({"kind": "coverage", "levers": {"max_minutes": 40}})
+                body = run_json
                 hdrs = {**headers, "Content-Type": "application/json"}
             else:
                 method, path, expected = "GET", routes[i % len(routes)], 200

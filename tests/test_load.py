@@ -39,8 +39,11 @@ def test_fifty_concurrent_api_clients_get_no_errors(sample_db_file, tmp_path):
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:
+        # a light run (no Monte Carlo, no home-care LP) so the queue drains quickly
+        light = {"kind": "equalisation", "scenario": {"take_up": 0.5},
+                 "options": {"montecarlo_draws": 0, "homecare": False}}
         result = run_load(f"http://127.0.0.1:{port}", token, clients=50, seconds=4,
-                          run_every=100, provider_id=provider)
+                          run_every=10, provider_id=provider, run_body=light)
     finally:
         server.close()
         app.extensions["caremarket.tasks"].shutdown(wait=True)
