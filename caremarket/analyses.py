@@ -88,7 +88,8 @@ def _coverage_frames(db: sqlite_utils.Database):
     return zones, providers, travel
 
 
-def _sites_as_bases(sites):
+def sites_as_bases(sites):
+    """Candidate sites as extra home-care bases (site_id becomes provider_id)."""
     if sites is None or len(sites) == 0:
         return None
     bases = sites.rename(columns={"site_id": "provider_id"}).copy()
@@ -197,7 +198,7 @@ def build_coverage_model(db: sqlite_utils.Database, levers: Mapping[str, Any] | 
         zones, providers, travel, params, max_travel_minutes=lv["max_minutes"],
         variant=lv["variant"], capacity_changes=lv["capacity"],
         removed_providers=lv["remove_provider"],
-        added_bases=_sites_as_bases(frame(db, "sites")) if lv["add_sites"] else None,
+        added_bases=sites_as_bases(frame(db, "sites")) if lv["add_sites"] else None,
         max_providers_per_zone=lv["max_providers_per_zone"], calibrate_travel=lv["calibrate"])
     return model, lv, params
 
@@ -231,12 +232,21 @@ def coverage(db: sqlite_utils.Database, levers: Mapping[str, Any] | None = None,
         if own:
             fail_run(db, run_id, str(exc))
         raise
-    if own:
-        with db.atomic():
-            db["runs"].update(run_id, {"params": _json(lv),
-                                       "parameters": _json(params.to_records())})
-        finish_run(db, run_id, result)
+    _store_result(db, run_id, own, result, params.to_records(), lv)
     return result
+
+
+def _store_result(db: sqlite_utils.Database, run_id: int, own: bool, result: dict[str, Any],
+                  parameters: list[dict[str, Any]], params: Any = None) -> None:
+    """Store the full parameter set with the run (whoever started it) and, when this call
+    started the run, its result; a run started by web.tasks is finished there."""
+    update = {"parameters": _json(parameters)}
+    if own and params is not None:
+        update["params"] = _json(params)
+    with db.atomic():
+        db["runs"].update(run_id, update)
+    if own:
+        finish_run(db, run_id, result)
 
 
 def _zones_map(db, model, params) -> list[dict[str, Any]]:
@@ -369,10 +379,7 @@ def equalisation(db: sqlite_utils.Database, scenario: Mapping[str, Any] | None =
         if own:
             fail_run(db, run_id, str(exc))
         raise
-    if own:
-        with db.atomic():
-            db["runs"].update(run_id, {"parameters": _json(out["parameters"])})
-        finish_run(db, run_id, out)
+    _store_result(db, run_id, own, out, out["parameters"])
     progress(1.0, "done")
     return out
 

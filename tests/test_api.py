@@ -534,3 +534,12 @@ def test_openapi_lists_every_api_route_and_nothing_else(app, client, analyst):
     query = {p["name"] for p in doc["paths"]["/api/v1/providers"]["get"]["parameters"]}
     assert query >= {"kind", "q", "zone_id", "rurality", "group_id", "cqc_rating", "sort",
                      "page", "per_page"}
+
+
+def test_a_run_started_from_the_api_stores_its_full_parameter_set(app, client, analyst):
+    resp = client.post("/api/v1/runs", json={"kind": "coverage", "levers": {"max_minutes": 35}},
+                       headers=analyst)
+    run = client.get(resp.get_json()["url"], headers=analyst).get_json()
+    names = {p["name"] for p in run["parameters"]}
+    assert {"max_travel_minutes", "care_worker_hourly_wage", "visit_minutes"} <= names
+    assert run["params"] == {"levers": {"max_minutes": 35}}  # what was asked, as asked

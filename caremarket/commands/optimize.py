@@ -114,12 +114,10 @@ def _params(visit_minutes, visits_per_run, access_minutes, crow_kmh, settings):
     return ParameterSet(overrides)
 
 
-def _sites_as_bases(sites):
-    if sites is None or len(sites) == 0:
-        return None
-    bases = sites.rename(columns={"site_id": "provider_id"}).copy()
-    return bases[[c for c in ("provider_id", "name", "lat", "lon", "capacity_hours")
-                  if c in bases]]
+def _bases(sites):
+    from caremarket.analyses import sites_as_bases
+
+    return sites_as_bases(sites)
 
 
 def _scenario_options(fn):
@@ -181,7 +179,7 @@ def coverage_cmd(obj, zones_csv, providers_csv, travel_csv, max_minutes, solver,
     model = CoverageModel.from_frames(
         zones, providers, travel, params, max_travel_minutes=max_minutes, variant=variant,
         capacity_changes=_pairs(capacity, "--capacity"), removed_providers=remove_provider,
-        added_bases=_sites_as_bases(sites) if add_sites else None,
+        added_bases=_bases(sites) if add_sites else None,
         max_providers_per_zone=max_providers_per_zone, calibrate_travel=not no_calibrate,
         travel_file=Path(travel_csv).name if travel_csv else None)
     model.solve(solver, time_limit)
@@ -324,7 +322,7 @@ def _locate_sites(obj, k, zones_csv, providers_csv, sites_csv, travel_csv, max_m
         raise click.UsageError("sites needs -k (the most sites to open)")
     zones, providers, travel, sites, db = _market_frames(obj, zones_csv, providers_csv,
                                                          travel_csv, sites_csv)
-    model = SiteSelection.from_frames(zones, providers, _sites_as_bases(sites), k, travel,
+    model = SiteSelection.from_frames(zones, providers, _bases(sites), k, travel,
                                       max_travel_minutes=max_minutes)
     result = model.solve(solver, time_limit).to_dict()
     if db is not None:
