@@ -66,9 +66,12 @@ def main() -> None:
                              text=True).stdout
         token = out.strip().splitlines()[-1]
         port = free_port()
+        # The server's output goes to a file: a pipe nobody reads fills up (waitress logs its
+        # task queue depth under load) and would block the server's logging, and so the server.
+        log = open(Path(tmp) / "serve.log", "w")  # noqa: SIM115 - closed below
         server = subprocess.Popen([*CLI, "--db", str(db), "serve", "--port", str(port),
                                    "--threads", str(args.threads)], env=env,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                                  stdout=log, stderr=subprocess.STDOUT, text=True)
         try:
             base = f"http://127.0.0.1:{port}"
             wait_up(base)
@@ -82,6 +85,9 @@ def main() -> None:
                 server.wait(10)
             except subprocess.TimeoutExpired:
                 server.kill()
+            log.close()
+            queue_warnings = sum("Task queue depth" in line
+                                 for line in (Path(tmp) / "serve.log").read_text().splitlines())
     s = result.summary()
     print(f"{s['clients']} clients for {s['seconds']} s against caremarket serve "
           f"(waitress, {args.threads} threads), sample market")
@@ -90,6 +96,8 @@ def main() -> None:
     print(f"latency p50 {s['p50_ms']} ms  p95 {s['p95_ms']} ms  p99 {s['p99_ms']} ms")
     print(f"reference /api/v1/me p95 {s['p95_reference_ms']} ms; API p95 / reference p95 = "
           f"{s['p95_ratio_to_reference']}")
+    print(f"waitress 'task queue depth' warnings: {queue_warnings} (requests waiting for one "
+          f"of the {args.threads} threads)")
     for route, p95 in s["by_route_p95_ms"].items():
         print(f"  {route:60} p95 {p95} ms")
     if s["errors"]:
