@@ -18,16 +18,13 @@ import inspect
 import json
 import math
 import re
-import tempfile
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Flask, current_app, g, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
-from werkzeug.utils import secure_filename
 
 from caremarket import accounts, analyses, importers, scenario_store
 from caremarket.runs import get_run
@@ -39,7 +36,7 @@ from market.errors import (
     OptimisationError,
     UnknownEntity,
 )
-from web import queries, tasks
+from web import queries, tasks, uploads
 from web.auth import actor, csrf_error, requires
 from web.db import get_db
 
@@ -545,14 +542,7 @@ def import_file():
     upload = request.files.get("file")
     if upload is None or not upload.filename:
         raise bad_request("file", "attach the file to import (multipart field 'file')")
-    # the name as the user knows it (problems are reported against it), without client folders
-    name = re.split(r"[\\/]", upload.filename)[-1].strip() or "upload"
-    with tempfile.TemporaryDirectory(prefix="caremarket-upload-") as folder:
-        path = Path(folder) / (secure_filename(name) or "upload")
-        upload.save(path)
-        summary = importers.import_file(get_db(), kind, path, user=actor(), display_name=name)
-    _audit("import", kind, {"file": name, "import_id": summary.import_id,
-                            "records": summary.records, "by_type": summary.by_type})
+    summary = uploads.import_upload(get_db(), kind, upload, actor())
     return json_response(summary.to_dict(), 201)
 
 

@@ -11,25 +11,23 @@ rendered by the same template (`?run=N&fragment=1`), so results are linkable and
 from __future__ import annotations
 
 import math
-import tempfile
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, abort, render_template, request
-from werkzeug.utils import secure_filename
 
-from caremarket import accounts, analyses
-from caremarket.importers import KINDS, import_file
+from caremarket import analyses
+from caremarket.importers import KINDS
 from caremarket.runs import get_run
 from caremarket.scenario_store import get_scenario, list_scenarios
 from caremarket.store import frame
 from market.errors import CareMarketError, ImportRejected, InvalidInput, Problem, UnknownEntity
 from market.parameters import ParameterSet
 from market.viability import LEVERS
-from web import queries
+from web import queries, uploads
 from web.auth import actor, requires
 from web.db import get_db
+from web.uploads import upload_name
 
 bp = Blueprint("pages", __name__)
 
@@ -478,33 +476,18 @@ def data_view(db, args: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def import_upload(db, kind: str, upload, user: str) -> dict[str, Any]:
-    """Import an uploaded file as `kind` with the CLI's importer: all rows or none.
+    """Import an uploaded file as `kind` (web.uploads, as the API does): all rows or none.
 
-    Returns the import summary; raises ImportRejected (nothing written) with row-level
-    problems. Both outcomes are audited.
+    Returns the import summary; raises ImportRejected (nothing written, not even to the audit
+    log) with row-level problems, also for a missing kind or file.
     """
-    name = Path(upload.filename or "").name if upload is not None else ""
+    name = upload_name(upload) if upload is not None else ""
     if kind not in KINDS:
         raise ImportRejected([Problem(f"choose what the file holds (one of "
                                       f"{', '.join(KINDS)})", name or None)], name or None)
     if upload is None or not name:
         raise ImportRejected([Problem("choose a file to import")], None)
-    suffix = Path(secure_filename(name)).suffix or ".csv"
-    with tempfile.TemporaryDirectory(prefix="caremarket-upload-") as folder:
-        path = Path(folder) / f"upload{suffix}"
-        upload.save(path)
-        try:
-            summary = import_file(db, kind, path, user=user, display_name=name).to_dict()
-        except ImportRejected as exc:
-            with db.atomic():
-                accounts.audit(db, user, "import.rejected", kind,
-                               {"file": name, "problems": len(exc.problems)})
-            raise
-    with db.atomic():
-        accounts.audit(db, user, "import", kind,
-                       {"file": name, "import_id": summary["import_id"],
-                        "records": summary["records"]})
-    return summary
+    return uploads.import_upload(db, kind, upload, user).to_dict()
 
 
 # -- routes -----------------------------------------------------------------------------------
