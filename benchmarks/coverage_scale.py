@@ -101,6 +101,8 @@ def reference(zones: pd.DataFrame, providers: pd.DataFrame, max_minutes: float =
     import scipy.sparse as sp
     from scipy.spatial import cKDTree
 
+    from optimizer.lp import silent_highs
+
     R, access, crow, vm, vpr = 6371.0088, 5.0, 45.0, 45.0, 6.0
     hop_by = {"urban": 5.0, "town": 8.0, "village": 12.0, "sparse": 18.0}
     zl, zo = np.radians(zones["lat"].to_numpy()), np.radians(zones["lon"].to_numpy())
@@ -136,8 +138,7 @@ def reference(zones: pd.DataFrame, providers: pd.DataFrame, max_minutes: float =
     vals = np.r_[np.ones(n), 1 + tau / 60, np.ones(nz)]
     A = sp.csc_matrix((vals, (rows, cols)), shape=(nz + npv, n + nz))
     inf = highspy.kHighsInf
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
+    h = silent_highs()  # highspy.Highs() with its banner kept off stdout (optimizer/lp.py)
     c1 = np.r_[np.zeros(n), np.ones(nz)]
     h.passModel(n + nz, nz + npv, A.nnz, 1, 1, 0.0, c1, np.zeros(n + nz), np.full(n + nz, inf),
                 np.r_[d, np.full(npv, -inf)], np.r_[d, cap], A.indptr.astype(np.int32),

@@ -13,9 +13,14 @@ Row duals follow one convention whatever the back end: `row_dual[r] = d objectiv
 
 from __future__ import annotations
 
+import ctypes
 import math
+import os
+import sys
+import threading
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -106,14 +111,41 @@ class _Deadline:
         return left
 
 
+_FD_LOCK = threading.Lock()
+
+
+def silent_highs() -> Any:
+    """Return a `highspy.Highs` with logging off whose start-up banner never reaches stdout.
+
+    highspy 1.16 prints its "Running HiGHS ..." banner when the object is constructed, before
+    `output_flag` can be set, which broke `caremarket coverage --json` (one JSON object on
+    stdout). The banner is sent to stderr instead: fd 1 points at fd 2 while the object is made,
+    with C stdio flushed inside the redirect. The lock keeps threads from interleaving it.
+    """
+    import highspy
+
+    libc = ctypes.CDLL(None)
+    with _FD_LOCK:
+        sys.stdout.flush()
+        saved = os.dup(1)
+        try:
+            os.dup2(2, 1)
+            h = highspy.Highs()
+            h.setOptionValue("output_flag", False)
+            libc.fflush(None)
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
+    return h
+
+
 class HighsBackend:
     """highspy with the model passed as arrays; phases modify it in place."""
 
     def __init__(self, lp: LinearProgram, method: str = "highs", threads: int | None = None):
         import highspy
 
-        self.h = highspy.Highs()
-        self.h.setOptionValue("output_flag", False)
+        self.h = silent_highs()
         if method == "ipm":
             self.h.setOptionValue("solver", "ipm")
             self.h.setOptionValue("run_crossover", "on")

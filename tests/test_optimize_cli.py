@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -166,3 +167,19 @@ def test_locate_orlib(runner, tmp_path):
     r = runner.invoke(cli, ["--db", str(tmp_path / "x.db"), "locate", "mclp", "--orlib",
                             str(shared("benchmarks", "orlib", "pmed1.txt"))])
     assert r.exit_code != 0 and "--radius" in r.output
+
+
+def test_coverage_json_with_highs_is_one_json_object_on_stdout(tmp_path):
+    """HiGHS prints a banner when it starts; it must never reach stdout under --json."""
+    import subprocess
+    import sys
+
+    from data.generate import write_sample
+
+    paths = write_sample(tmp_path)
+    exe = str(Path(sys.executable).with_name("caremarket"))
+    out = subprocess.run([exe, "--db", str(tmp_path / "x.db"), "coverage", "--zones",
+                          str(paths["zones"]), "--providers", str(paths["homecare-providers"]),
+                          "--solver", "highs", "--json"], capture_output=True, text=True,
+                         check=True)
+    assert json.loads(out.stdout)["coverage"] > 0  # stdout parses whole
