@@ -232,15 +232,17 @@ def coverage(db: sqlite_utils.Database, levers: Mapping[str, Any] | None = None,
         if own:
             fail_run(db, run_id, str(exc))
         raise
-    _store_result(db, run_id, own, result, params.to_records(), lv)
+    _store_result(db, run_id, own, result, params.to_records(), digest, lv)
     return result
 
 
 def _store_result(db: sqlite_utils.Database, run_id: int, own: bool, result: dict[str, Any],
-                  parameters: list[dict[str, Any]], params: Any = None) -> None:
-    """Store the full parameter set with the run (whoever started it) and, when this call
-    started the run, its result; a run started by web.tasks is finished there."""
-    update = {"parameters": _json(parameters)}
+                  parameters: list[dict[str, Any]], input_hash: str,
+                  params: Any = None) -> None:
+    """Store the full parameter set and the hash of the inputs read with the run (whoever
+    started it) and, when this call started the run, its result; a run started by web.tasks
+    is finished there."""
+    update = {"parameters": _json(parameters), "input_hash": input_hash}
     if own and params is not None:
         update["params"] = _json(params)
     with db.atomic():
@@ -379,7 +381,7 @@ def equalisation(db: sqlite_utils.Database, scenario: Mapping[str, Any] | None =
         if own:
             fail_run(db, run_id, str(exc))
         raise
-    _store_result(db, run_id, own, out, out["parameters"])
+    _store_result(db, run_id, own, out, out["parameters"], digest)
     progress(1.0, "done")
     return out
 

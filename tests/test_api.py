@@ -543,3 +543,17 @@ def test_a_run_started_from_the_api_stores_its_full_parameter_set(app, client, a
     names = {p["name"] for p in run["parameters"]}
     assert {"max_travel_minutes", "care_worker_hourly_wage", "visit_minutes"} <= names
     assert run["params"] == {"levers": {"max_minutes": 35}}  # what was asked, as asked
+
+
+def test_a_run_records_the_hash_of_the_inputs_it_read(app, client, analyst):
+    from caremarket.store import content_hash, open_store
+
+    resp = client.post("/api/v1/runs", json={"kind": "equalisation", "scenario": {},
+                                             "options": {"montecarlo_draws": 0}},
+                       headers=analyst)
+    run = client.get(resp.get_json()["url"], headers=analyst).get_json()
+    store = open_store(app.config["DATABASE"])
+    try:
+        assert run["input_hash"] == run["result"]["input_hash"] == content_hash(store)
+    finally:
+        store.close()
