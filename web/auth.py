@@ -43,7 +43,9 @@ def is_api_request() -> bool:
 
 @login_manager.user_loader
 def _load_user(user_id: str):
-    return accounts.get_user(get_db(), int(user_id))
+    # a user disabled since logging in loses the session at once
+    user = accounts.get_user(get_db(), int(user_id))
+    return user if user is not None and user.active else None
 
 
 @login_manager.request_loader
@@ -139,8 +141,16 @@ def logout():
     return redirect(url_for("auth.login"))
 
 
+def _session_only() -> None:
+    """Account administration is for people at the pages: an API token cannot mint tokens or
+    manage users (a leaked token must not outlive its revocation by making another)."""
+    if g.get("token_auth"):
+        abort(403, description="account administration needs a login, not an API token")
+
+
 @bp.route("/account/tokens", methods=["GET", "POST"])
 def tokens():
+    _session_only()
     db = get_db()
     new_token = None
     if request.method == "POST":
@@ -164,6 +174,7 @@ def tokens():
 @bp.route("/admin/users", methods=["GET", "POST"])
 @requires("admin")
 def users():
+    _session_only()
     db = get_db()
     if request.method == "POST":
         action = request.form.get("action")
