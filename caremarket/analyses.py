@@ -224,7 +224,7 @@ def coverage(db: sqlite_utils.Database, levers: Mapping[str, Any] | None = None,
         progress(0.85, "costing care per zone")
         result = model.to_dict(lv["gaps"])
         result["levers"] = lv
-        result["zones_map"] = _zones_map(db, model, params)
+        result["zones_map"] = zones_map(db, model, params)
         result["cost_of_care"] = cost_of_care_summary(result["zones_map"])
         result["input_hash"] = digest
         result["run_id"] = run_id
@@ -251,7 +251,7 @@ def _store_result(db: sqlite_utils.Database, run_id: int, own: bool, result: dic
         finish_run(db, run_id, result)
 
 
-def _zones_map(db, model, params) -> list[dict[str, Any]]:
+def zones_map(db, model, params) -> list[dict[str, Any]]:
     """Every zone with what the map colours by and the s4 cost of care against the LA rate.
 
     Cost per contact hour is costed from the LP's assignment (unserved zones at their cheapest

@@ -515,3 +515,52 @@ def test_numbers_read_as_a_commissioner_expects():
     assert fmt_lever(0.6, "take_up") == "60%" and fmt_lever(0.05, "la_fee_change") == "+5%"
     assert fmt_lever(0.0, "cost_change") == "0%" and fmt_lever(-0.05, "occupancy_change") == \
         "−5.0 pts"
+
+
+def test_a_coverage_run_recorded_by_the_cli_shows_on_the_map_and_its_page(app, client):
+    from click.testing import CliRunner
+
+    from caremarket.cli import cli
+
+    res = CliRunner().invoke(cli, ["--db", app.config["DATABASE"], "coverage", "--max-minutes",
+                                   "30", "--json"])
+    assert res.exit_code == 0, res.output
+    run_id = json.loads(res.output)["run_id"]
+    login(client, "viewer")
+    assert client.get("/map").status_code == 200
+    page = client.get(f"/coverage?run={run_id}")
+    assert page.status_code == 200
+    assert client.get(f"/coverage?run={run_id}&fragment=1").status_code == 200
+    run = client.get(f"/api/v1/runs/{run_id}").get_json()
+    assert run["result"]["zones_map"] and run["result"]["levers"]["max_minutes"] == 30
+
+
+def test_care_homes_without_self_funder_fees_still_render(tmp_path, monkeypatch):
+    """A care-homes file may leave out fees: the overview and the home's page say what they
+    can, never a 500."""
+    from caremarket import accounts
+    from caremarket.importers import import_file
+    from caremarket.store import open_store
+    from web import create_app
+
+    path = tmp_path / "partial.db"
+    store = open_store(path)
+    (tmp_path / "z.csv").write_text("zone_id,name,lat,lon,rurality,demand_hours\n"
+                                    "Z1,Fen,53.0,-0.3,village,100\n")
+    (tmp_path / "h.csv").write_text("provider_id,name,beds,lat,lon,la_fee\n"
+                                    "CH001,Fen View,30,53.0,-0.3,800\n")
+    import_file(store, "zones", tmp_path / "z.csv")
+    import_file(store, "care-homes", tmp_path / "h.csv")
+    accounts.create_user(store, "v@example.org", "viewer-password-1", "viewer")
+    store.close()
+    monkeypatch.setenv("CAREMARKET_INSTANCE", str(tmp_path / "instance"))
+    app = create_app({"TESTING": True, "DATABASE": str(path), "SECRET_KEY": "x",
+                      "RUN_SYNC": True, "SCHEDULER_ENABLED": False})
+    client = app.test_client()
+    token = re.search(r'name="csrf-token" content="([^"]+)"',
+                      client.get("/login").get_data(as_text=True)).group(1)
+    client.post("/login", data={"email": "v@example.org", "password": "viewer-password-1",
+                                "csrf_token": token})
+    for url in ("/", "/api/v1/overview", "/providers/CH001", "/providers", "/map"):
+        assert client.get(url).status_code == 200, url
+    app.extensions["caremarket.tasks"].shutdown()

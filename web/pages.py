@@ -313,7 +313,7 @@ def map_view(db) -> dict[str, Any]:
     eq = latest_run(db, "equalisation")
     measures: dict[str, dict[str, float | None]] = {
         "demand_hours": {z["zone_id"]: z["demand_hours"] for z in layers["zones"]}}
-    if cov and cov["result"]:
+    if cov and cov["result"] and cov["result"].get("zones_map"):
         for key in ("unmet_hours", "travel_minutes_per_contact_hour", "cost_per_contact_hour"):
             measures[key] = {z["zone_id"]: z.get(key) for z in cov["result"]["zones_map"]}
     if eq and eq["result"]:
@@ -379,7 +379,7 @@ def coverage_extras(run: Mapping[str, Any] | None) -> dict[str, Any] | None:
     return {"gaps": gaps, "cost_of_care": cost if has_la_rate else None, "points": points,
             "zone_costs": costed,
             "providers": used, "zones_with_gap": zones_with_gap,
-            "removed": r["levers"].get("remove_provider") or []}
+            "removed": (r.get("levers") or {}).get("remove_provider") or []}
 
 
 def equalisation_view(db, run_id: int | None, compare_names: list[str]) -> dict[str, Any]:

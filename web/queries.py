@@ -192,7 +192,7 @@ def overview(db) -> dict[str, Any]:
                  as mean_la_hourly_rate,
                (select round(avg(self_funder_hourly_rate), 2) from homecare_providers)
                  as mean_self_funder_hourly_rate""")[0]
-    if totals["mean_la_fee"]:
+    if totals["mean_la_fee"] and totals["mean_self_funder_fee"] is not None:
         totals["self_funder_premium"] = round(totals["mean_self_funder_fee"] /
                                               totals["mean_la_fee"] - 1, 4)
     freshness = _rows(db, """select kind, max(finished_at) as last_import, count(*) as imports,

@@ -185,6 +185,7 @@ def coverage_cmd(obj, zones_csv, providers_csv, travel_csv, max_minutes, solver,
     model.solve(solver, time_limit)
     result = model.to_dict(gaps)
     if db is not None:
+        from caremarket.analyses import cost_of_care_summary, zones_map
         from caremarket.runs import record_run
         from caremarket.store import content_hash
 
@@ -193,8 +194,14 @@ def coverage_cmd(obj, zones_csv, providers_csv, travel_csv, max_minutes, solver,
                   "capacity": _pairs(capacity, "--capacity"),
                   "max_providers_per_zone": max_providers_per_zone, "add_sites": add_sites,
                   "calibrate": not no_calibrate, "travel_csv": travel_csv}
+        # the same record as a run from the web (caremarket.analyses.coverage): the pages,
+        # the map and the API read these keys
+        result["levers"] = levers
+        result["zones_map"] = zones_map(db, model, params)
+        result["cost_of_care"] = cost_of_care_summary(result["zones_map"])
+        result["input_hash"] = content_hash(db)
         result["run_id"] = record_run(db, "coverage", result, levers, params.to_records(),
-                                      content_hash(db))
+                                      result["input_hash"])
     if as_json:
         emit_json(result)
         return
