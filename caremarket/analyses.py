@@ -120,8 +120,14 @@ def check_coverage_levers(levers: Mapping[str, Any] | None) -> dict[str, Any]:
     if lv["solver"] not in ("auto", "cbc", "highs", "ipm", "simplex"):
         raise InvalidScenario(f"solver must be auto, cbc, highs, ipm or simplex "
                               f"(got {lv['solver']!r})")
-    for name, low in (("visit_minutes", 5), ("visits_per_run", 1), ("max_minutes", 1)):
-        lv[name] = _number(lv[name], name, low)
+    from market.parameters import ParameterSet
+
+    defs = ParameterSet()
+    for name, param in (("visit_minutes", "visit_minutes"), ("visits_per_run", "visits_per_run"),
+                        ("max_minutes", "max_travel_minutes")):
+        value = _number(lv[name], name)
+        # within the parameter's own range (InvalidScenario names it and the bound)
+        lv[name] = defs.definition(param).check(value) if value is not None else None
     removed = lv["remove_provider"]
     if isinstance(removed, str):
         removed = [p.strip() for p in removed.split(",") if p.strip()]
@@ -181,6 +187,17 @@ def check_equalisation_options(options: Mapping[str, Any] | None) -> dict[str, A
     return opts
 
 
+def check_provider_ids(db: sqlite_utils.Database, lv: Mapping[str, Any]) -> None:
+    """InvalidInput naming the exits or capacity changes that name no home-care provider."""
+    asked = list(lv.get("remove_provider") or []) + list(lv.get("capacity") or {})
+    if not asked:
+        return
+    known = {r[0] for r in db.execute("select provider_id from homecare_providers")}
+    unknown = [p for p in asked if p not in known]
+    if unknown:
+        raise InvalidInput(f"unknown home-care provider(s): {', '.join(unknown[:10])}")
+
+
 def build_coverage_model(db: sqlite_utils.Database, levers: Mapping[str, Any] | None = None):
     """Return (CoverageModel, checked levers, ParameterSet) for the store's market."""
     from market.parameters import ParameterSet
@@ -190,10 +207,7 @@ def build_coverage_model(db: sqlite_utils.Database, levers: Mapping[str, Any] | 
     params = ParameterSet({k: lv[k] for k in ("visit_minutes", "visits_per_run")
                            if lv[k] is not None})
     zones, providers, travel = _coverage_frames(db)
-    known = set(providers["provider_id"].astype(str))
-    unknown = [p for p in lv["remove_provider"] + list(lv["capacity"]) if p not in known]
-    if unknown:
-        raise InvalidInput(f"unknown home-care provider(s): {', '.join(unknown[:10])}")
+    check_provider_ids(db, lv)
     model = CoverageModel.from_frames(
         zones, providers, travel, params, max_travel_minutes=lv["max_minutes"],
         variant=lv["variant"], capacity_changes=lv["capacity"],

@@ -476,6 +476,10 @@ def test_a_bad_lever_value_is_refused_before_any_run_is_recorded(client, analyst
     before = client.get("/api/v1/runs", headers=analyst).get_json()["total"]
     for body, field in (({"kind": "coverage", "levers": {"variant": "sideways"}}, "levers"),
                         ({"kind": "coverage", "levers": {"max_minutes": "far"}}, "levers"),
+                        ({"kind": "coverage", "levers": {"max_minutes": 1e308}}, "levers"),
+                        ({"kind": "coverage", "levers": {"visits_per_run": 1e308}}, "levers"),
+                        ({"kind": "coverage", "levers": {"remove_provider": ["NOPE"]}},
+                         "levers"),
                         ({"kind": "equalisation", "scenario": {},
                           "options": {"take_up_dist": "normal:1"}}, "options"),
                         ({"kind": "equalisation", "scenario": {},
@@ -487,15 +491,23 @@ def test_a_bad_lever_value_is_refused_before_any_run_is_recorded(client, analyst
     assert client.get("/api/v1/runs", headers=analyst).get_json()["total"] == before
 
 
-def test_a_failing_run_is_reported_failed_with_its_error(client, analyst):
-    # the levers are well formed, but the store has no such provider: found when the run builds
-    # its model, so the run is recorded as failed with the reason
-    resp = client.post("/api/v1/runs", json={"kind": "coverage",
-                                             "levers": {"remove_provider": ["NO-SUCH"]}},
+def test_a_failing_run_is_reported_failed_with_its_error(app, client, analyst):
+    # the request is well formed, but the store has no care homes left to assess: found when
+    # the run reads the market, so the run is recorded as failed with the reason
+    from caremarket.store import open_store
+
+    store = open_store(app.config["DATABASE"])
+    try:
+        with store.atomic():
+            store.execute("delete from care_homes")
+    finally:
+        store.close()
+    resp = client.post("/api/v1/runs", json={"kind": "equalisation", "scenario": {}},
                        headers=analyst)
     assert resp.status_code == 202
     run = client.get(resp.get_json()["url"], headers=analyst).get_json()
-    assert run["status"] == "failed" and "NO-SUCH" in run["error"] and run["result"] is None
+    assert run["status"] == "failed" and "no care homes" in run["error"]
+    assert run["result"] is None
 
 
 # -- OpenAPI ------------------------------------------------------------------------------------

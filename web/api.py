@@ -457,7 +457,8 @@ def start_run():
                                       f"{', '.join(sorted(allowed))})")
     if kind == "coverage":
         levers = _object(body, "levers")
-        _checked("levers", analyses.check_coverage_levers, levers)
+        checked = _checked("levers", analyses.check_coverage_levers, levers)
+        _checked("levers", analyses.check_provider_ids, get_db(), checked)
         payload: dict[str, Any] = {"levers": levers}
     else:
         payload = _equalisation_payload(body)

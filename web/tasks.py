@@ -22,6 +22,7 @@ from flask import Flask, current_app
 from caremarket import analyses
 from caremarket.runs import fail_orphaned_runs, start_run
 from caremarket.store import open_store
+from market.errors import CareMarketError
 from web.db import get_db
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,8 @@ def _execute(app: Flask, run_id: int, kind: str, payload: dict[str, Any],
         store = open_store(app.config["DATABASE"], migrate_schema=False)
         try:
             analyses.run_with_progress(store, run_id, kind, payload, user)
+        except CareMarketError as exc:  # bad input or data: recorded in the run, no traceback
+            log.warning("run %s (%s) failed: %s", run_id, kind, exc)
         except Exception:  # noqa: BLE001 - recorded in the run; the pool must go on
             log.exception("run %s (%s) failed", run_id, kind)
         finally:
