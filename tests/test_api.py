@@ -569,3 +569,27 @@ def test_a_run_records_the_hash_of_the_inputs_it_read(app, client, analyst):
         assert run["input_hash"] == run["result"]["input_hash"] == content_hash(store)
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("url,status", [
+    ("/api/v1/providers?page=100000000000000000000", 400),
+    ("/api/v1/runs?page=100000000000000000000", 400),
+    ("/api/v1/reports?page=100000000000000000000", 400),
+    ("/api/v1/reports?page=x", 400),
+    ("/api/v1/runs/100000000000000000000", 404),
+    ("/api/v1/reports/runs/100000000000000000000", 404),
+])
+def test_numbers_too_large_or_not_numbers_get_the_envelope(client, analyst, url, status):
+    resp = client.get(url, headers=analyst)
+    assert resp.status_code == status
+    err = resp.get_json()["error"]
+    assert err["status"] == status and "invalid literal" not in err["message"]
+
+
+def test_a_page_past_the_end_of_a_list_page_is_empty_not_an_error(client):
+    from tests.conftest import login
+
+    login(client, "viewer")
+    for url in ("/providers?page=100000000000000000000", "/data?page=100000000000000000000",
+                "/coverage?run=100000000000000000000"):
+        assert client.get(url).status_code in (200, 404), url

@@ -169,6 +169,11 @@ def _value_error(exc: ValueError):
     return _respond(400, "bad_request", str(exc) or "bad argument")
 
 
+def _overflow(exc: OverflowError):
+    # An id or page number beyond SQLite's 64-bit integers: no such record can exist.
+    return _respond(404, "not_found", "no such record (the number given is too large)")
+
+
 def _server_error(exc: Exception):
     current_app.logger.exception("unhandled error on %s %s", request.method, request.path)
     return _respond(500, "internal_error", "an unexpected error occurred; it has been logged")
@@ -181,10 +186,14 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(ApiError, _api_error)
     app.register_error_handler(CareMarketError, _domain_error)
     app.register_error_handler(ValueError, _value_error)
+    app.register_error_handler(OverflowError, _overflow)
     app.register_error_handler(Exception, _server_error)
 
 
 # -- argument parsing ---------------------------------------------------------------------------
+
+MAX_INT = 1_000_000_000  # no page or count here needs more; SQLite's integers end at 2**63
+
 
 def _int(field: str, value: Any, minimum: int = 1) -> int:
     try:
@@ -193,6 +202,8 @@ def _int(field: str, value: Any, minimum: int = 1) -> int:
         raise bad_request(field, f"{value!r} is not a whole number") from None
     if n < minimum:
         raise bad_request(field, f"must be at least {minimum}")
+    if n > MAX_INT:
+        raise bad_request(field, f"must be at most {MAX_INT:,}")
     return n
 
 
@@ -232,7 +243,7 @@ def _checked(field: str, check: Callable[..., Any], *args: Any) -> Any:
 def paginate_list(items: list[dict[str, Any]], args: Mapping[str, Any],
                   per_page: int = 100) -> dict[str, Any]:
     """The pagination shape of web.queries.paginate over an in-memory list."""
-    page = max(1, int(args.get("page", 1)))
+    page = max(1, min(int(args.get("page", 1)), 1_000_000_000))
     per_page = max(1, min(int(args.get("per_page", per_page)), 1000))
     total = len(items)
     pages = max(1, math.ceil(total / per_page))

@@ -31,7 +31,7 @@ def _num(v: Any) -> Any:
 
 def paginate(items_sql: str, params: list, db, page: int, per_page: int,
              order: str) -> dict[str, Any]:
-    page = max(1, page)
+    page = max(1, min(page, 1_000_000_000))  # past the last page is an empty page, not a 500
     per_page = max(1, min(per_page, 1000))
     total = db.execute(f"select count(*) from ({items_sql})", params).fetchone()[0]
     items = _rows(db, f"select * from ({items_sql}) order by {order} limit ? offset ?",

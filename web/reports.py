@@ -34,7 +34,7 @@ from caremarket.scenario_store import list_scenarios
 from caremarket.store import open_store
 from market.errors import UnknownEntity
 from web import scheduler
-from web.api import ApiError, bad_request, doc, json_response, paginate_list
+from web.api import ApiError, _args, bad_request, doc, json_response, paginate_list
 from web.auth import actor, requires
 from web.db import get_db
 
@@ -182,7 +182,7 @@ def _download(run: dict[str, Any], kind: str):
 
 def _page_args() -> tuple[int, int]:
     try:
-        page = max(1, int(request.args.get("page", 1)))
+        page = max(1, min(int(request.args.get("page", 1)), 1_000_000_000))
         per_page = max(1, min(int(request.args.get("per_page", 50)), 500))
     except ValueError:
         raise bad_request("page", "page and per_page are whole numbers") from None
@@ -231,8 +231,7 @@ def _body() -> dict[str, Any]:
             "per_page": ("integer", "items per page")})
 def api_list():
     """List the report definitions with their schedule and latest run."""
-    return json_response(paginate_list(reports.list_definitions(get_db()),
-                                       request.args.to_dict()))
+    return json_response(paginate_list(reports.list_definitions(get_db()), _args()))
 
 
 @api_bp.post("")
@@ -380,7 +379,7 @@ def new():
 def definition(name: str):
     db = get_db()
     reports.get_definition(db, name)
-    page = max(1, request.args.get("page", 1, type=int) or 1)
+    page = max(1, min(request.args.get("page", 1, type=int) or 1, 1_000_000_000))
     d = next(x for x in reports.list_definitions(db) if x["name"] == name)
     return render_template("reports/definition.html", report=d,
                            runs=reports.list_runs(db, name, page, 50),
