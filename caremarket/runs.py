@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+from pathlib import Path
 from typing import Any
 
 import sqlite_utils
@@ -16,12 +17,31 @@ def _dumps(obj: Any) -> str:
     return json.dumps(obj, default=str, allow_nan=False) if obj is not None else None
 
 
+def _started(pid: int) -> str | None:
+    """When process `pid` started (clock ticks since boot, /proc/PID/stat field 22), or None
+    where /proc is not there or the process is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
 def worker_id() -> str:
-    """This process, as recorded with the runs it carries out: host:pid."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """This process, as recorded with the runs it carries out: host:pid:start-time.
+
+    The start time tells a process from a later one that reuses its pid (a restarted
+    container's pid 1).
+    """
+    pid = os.getpid()
+    return f"{socket.gethostname()}:{pid}:{_started(pid) or ''}"
 
 
-def _alive(pid: int) -> bool:
+def _alive(pid: int, started: str) -> bool:
+    if started:
+        now_started = _started(pid)
+        if now_started is not None or Path("/proc").is_dir():
+            return now_started == started
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -34,15 +54,20 @@ def _alive(pid: int) -> bool:
 def fail_orphaned_runs(db: sqlite_utils.Database) -> list[int]:
     """Mark failed the runs left 'running' by a process of this host that is gone; return them.
 
-    A run carried out by a live process (another web worker, `caremarket scheduler`) or by
-    another host is left alone.
+    A run carried out by a live process (another web worker, `caremarket scheduler`) is left
+    alone, and so is one recorded by another host (it cannot be checked from here).
     """
     host = socket.gethostname()
     orphans = []
     for run_id, worker in db.execute("select id, worker from runs where status in "
                                      "('running', 'queued')").fetchall():
-        who, _, pid = (worker or "").rpartition(":")
-        if worker is None or (who == host and pid.isdigit() and not _alive(int(pid))):
+        parts = (worker or "").rsplit(":", 2)
+        if worker is None or len(parts) < 2:
+            orphans.append(int(run_id))
+            continue
+        who, pid = parts[0], parts[1]
+        started = parts[2] if len(parts) == 3 else ""
+        if who == host and pid.isdigit() and not _alive(int(pid), started):
             orphans.append(int(run_id))
     if orphans:
         with db.atomic():

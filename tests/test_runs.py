@@ -27,10 +27,13 @@ def test_a_restart_fails_only_the_runs_whose_process_is_gone(db):
     db["runs"].update(elsewhere, {"worker": "another-host:1"})
     legacy = start_run(db, "coverage")
     db["runs"].update(legacy, {"worker": None})
+    reused = start_run(db, "coverage")  # this pid, but an earlier process that had it
+    db["runs"].update(reused, {"worker": worker_id().rsplit(":", 1)[0] + ":1"})
     done = start_run(db, "coverage")
     db["runs"].update(done, {"status": "done", "worker": f"{host}:{_dead_pid()}"})
 
-    assert sorted(fail_orphaned_runs(db)) == sorted([dead, legacy])
+    assert sorted(fail_orphaned_runs(db)) == sorted([dead, legacy, reused])
+    assert get_run(db, reused)["status"] == "failed"
     assert get_run(db, dead)["status"] == "failed"
     assert "interrupted" in get_run(db, dead)["error"]
     assert get_run(db, legacy)["status"] == "failed"
