@@ -7,6 +7,7 @@ import hmac
 import json
 import secrets
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlite_utils
@@ -164,14 +165,30 @@ def user_for_token(db: sqlite_utils.Database, token: str) -> User | None:
         return None
     digest = _token_hash(token)
     rows = list(db.execute(
-        "select t.id, t.token_hash, u.* from api_tokens t join users u on u.id = t.user_id "
+        "select t.id, t.token_hash, t.last_used_at, u.id, u.email, u.role, u.active "
+        "from api_tokens t join users u on u.id = t.user_id "
         "where t.token_hash = ? and t.revoked_at is null", [digest]))
     if not rows or not hmac.compare_digest(rows[0][1], digest):
         return None
-    _, _, uid, email, _pw, role, _created, active = rows[0]
+    token_id, _, last_used, uid, email, role, active = rows[0]
     if not active:
         return None
+    _mark_used(db, int(token_id), last_used)
     return User(int(uid), email, role, bool(active))
+
+
+TOKEN_USE_RESOLUTION = timedelta(minutes=5)
+
+
+def _mark_used(db: sqlite_utils.Database, token_id: int, last_used: str | None) -> None:
+    """Record when a token was last used, to the nearest few minutes: a write per request
+    would make every API read wait for the store's write lock."""
+    stamp = now()
+    if last_used and last_used > (datetime.now(UTC) - TOKEN_USE_RESOLUTION).isoformat(
+            timespec="seconds"):
+        return
+    with db.atomic():
+        db.execute("update api_tokens set last_used_at = ? where id = ?", [stamp, token_id])
 
 
 def audit(db: sqlite_utils.Database, user: str | None, action: str, target: str | None = None,

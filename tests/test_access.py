@@ -361,3 +361,18 @@ def test_responses_forbid_framing_sniffing_and_caching(client):
         assert "frame-ancestors 'none'" in h["Content-Security-Policy"]
         assert h["X-Content-Type-Options"] == "nosniff"
         assert h["Cache-Control"] == "no-store"
+
+
+def test_a_token_records_when_it_was_last_used(app, client, api_token):
+    from caremarket.store import open_store
+    from tests.conftest import bearer
+
+    token = api_token("viewer")
+    assert client.get("/api/v1/me", headers=bearer(token)).status_code == 200
+    store = open_store(app.config["DATABASE"])
+    try:
+        used = store.execute("select last_used_at from api_tokens order by id desc limit 1"
+                             ).fetchone()[0]
+    finally:
+        store.close()
+    assert used and used.startswith("20")
