@@ -93,6 +93,11 @@ def set_role(db: sqlite_utils.Database, email: str, role: str, actor: str) -> Us
         raise AccountError(f"no user '{email}'")
     if role not in ROLES:
         raise AccountError(f"unknown role '{role}' (roles: {', '.join(ROLES)})")
+    if user.role == "admin" and role != "admin" and user.active:
+        admins = db.execute("select count(*) from users where role = 'admin' and active = 1"
+                            ).fetchone()[0]
+        if admins <= 1:
+            raise AccountError(f"{email} is the only admin: make another user admin first")
     with db.atomic():
         db["users"].update(user.id, {"role": role})
         audit(db, actor, "user.role", email, {"role": role})

@@ -12,7 +12,7 @@ from typing import Any
 import sqlite_utils
 
 from caremarket.store import now
-from market.errors import UnknownEntity
+from market.errors import InvalidScenario, UnknownEntity
 from market.scenarios import Scenario
 
 
@@ -55,7 +55,14 @@ def list_scenarios(db: sqlite_utils.Database) -> list[dict[str, Any]]:
 
 
 def delete_scenario(db: sqlite_utils.Database, name: str) -> None:
-    """Delete the scenario called `name`; UnknownEntity when there is none."""
+    """Delete the scenario called `name`; UnknownEntity when there is none, InvalidScenario
+    when a report definition uses it (its next run would fail)."""
     get_scenario(db, name)
+    users = [r[0] for r in db.execute("select name, scenarios from report_definitions")
+             if name in json.loads(r[1] or "[]")] \
+        if "report_definitions" in db.table_names() else []
+    if users:
+        raise InvalidScenario(f"scenario '{name}' is used by report(s) {', '.join(users)}: "
+                              "take it out of them first")
     with db.atomic():
         db["scenarios"].delete(name)

@@ -378,6 +378,8 @@ def test_import_a_broken_file_is_rejected_row_by_row_and_changes_nothing(
     bad.loc[0, "name"] = "Should Not Be Written"
     bad.loc[2, "beds"] = "-5"
     bad.loc[9, "occupancy"] = "1.07"
+    # the token's first use records when it was used (authentication, not the import)
+    assert client.get("/api/v1/me", headers=analyst).status_code == 200
     before = dump(store)
     resp = upload(client, analyst, "care-homes", "homes_bad.csv", bad)
     err = assert_envelope(resp, 422, "import_rejected")

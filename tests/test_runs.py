@@ -79,3 +79,21 @@ def test_app_start_leaves_a_live_workers_run_alone(app, client):
         assert get_run(db, run_id)["status"] == "running"
     finally:
         db.close()
+
+
+def test_the_only_admin_cannot_be_demoted_and_a_reported_scenario_cannot_be_deleted(
+        sample_db):
+    import pytest
+
+    from caremarket import accounts, reports
+    from caremarket.scenario_store import delete_scenario
+    from market.errors import InvalidScenario
+
+    accounts.create_user(sample_db, "boss@example.org", "boss-password-1", "admin")
+    with pytest.raises(accounts.AccountError, match="only admin"):
+        accounts.set_role(sample_db, "boss@example.org", "viewer", actor="test")
+    accounts.create_user(sample_db, "deputy@example.org", "deputy-password-1", "admin")
+    accounts.set_role(sample_db, "boss@example.org", "viewer", actor="test")  # now allowed
+    used = reports.list_definitions(sample_db)[0]["scenarios"][0]
+    with pytest.raises(InvalidScenario, match="used by report"):
+        delete_scenario(sample_db, used)
