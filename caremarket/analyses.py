@@ -77,7 +77,8 @@ def _number(value: Any, name: str, minimum: float | None = None) -> float | None
     return v
 
 
-def _coverage_frames(db: sqlite_utils.Database):
+def coverage_frames(db: sqlite_utils.Database):
+    """Zones, home-care providers and travel from the store; InvalidInput saying what is missing."""
     zones, providers = frame(db, "zones"), frame(db, "homecare_providers")
     if len(zones) == 0:
         raise InvalidInput("the store has no zones: import zones (or load the sample market)")
@@ -206,7 +207,7 @@ def build_coverage_model(db: sqlite_utils.Database, levers: Mapping[str, Any] | 
     lv = check_coverage_levers(levers)
     params = ParameterSet({k: lv[k] for k in ("visit_minutes", "visits_per_run")
                            if lv[k] is not None})
-    zones, providers, travel = _coverage_frames(db)
+    zones, providers, travel = coverage_frames(db)
     check_provider_ids(db, lv)
     model = CoverageModel.from_frames(
         zones, providers, travel, params, max_travel_minutes=lv["max_minutes"],
@@ -406,7 +407,7 @@ def homecare_exits(db: sqlite_utils.Database, values: Mapping[str, Any],
     from optimizer.fee_uplift import provider_exits
 
     try:
-        zones, providers, travel = _coverage_frames(db)
+        zones, providers, travel = coverage_frames(db)
     except InvalidInput as exc:
         return {"skipped": str(exc)}
     res = provider_exits(zones, providers, travel, scenario=dict(values), solver=solver)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -78,6 +79,44 @@ def email_for(role: str) -> str:
     return f"{role}@example.org"
 
 
+def web_store(sample_db_file: Path, path: Path, roles=tuple(PASSWORDS)) -> Path:
+    """A private copy of the sample store at `path` with one user of each of `roles`."""
+    import shutil
+
+    from caremarket import accounts
+    from caremarket.store import open_store
+
+    shutil.copy(sample_db_file, path)
+    store = open_store(path)
+    try:
+        for role in roles:
+            accounts.create_user(store, email_for(role), PASSWORDS[role], role, actor="test")
+    finally:
+        store.close()
+    return path
+
+
+@contextlib.contextmanager
+def served(app, threads: int = 8):
+    """Serve `app` with waitress (the production server) in a thread on a free loopback port;
+    yield its base URL; stop the server and the app's background runs afterwards."""
+    import socket
+    import threading
+
+    from waitress.server import create_server
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = create_server(app, host="127.0.0.1", port=port, threads=threads)
+    threading.Thread(target=server.run, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.close()
+        app.extensions["caremarket.tasks"].shutdown(wait=True)
+
+
 @pytest.fixture
 def app(sample_db_file: Path, tmp_path: Path, monkeypatch):
     """The Flask app on a private copy of the sample market, with one user of each role.
@@ -85,18 +124,9 @@ def app(sample_db_file: Path, tmp_path: Path, monkeypatch):
     Runs are carried out synchronously (`RUN_SYNC`) and the scheduler is not started, so tests
     need no waiting; CSRF is checked as in production.
     """
-    import shutil
-
-    from caremarket import accounts
-    from caremarket.store import open_store
     from web import create_app
 
-    path = tmp_path / "web.db"
-    shutil.copy(sample_db_file, path)
-    store = open_store(path)
-    for role, password in PASSWORDS.items():
-        accounts.create_user(store, email_for(role), password, role, actor="test")
-    store.close()
+    path = web_store(sample_db_file, tmp_path / "web.db")
     monkeypatch.setenv("CAREMARKET_INSTANCE", str(tmp_path / "instance"))
     app = create_app({"TESTING": True, "DATABASE": str(path), "SECRET_KEY": "test",
                       "RUN_SYNC": True, "SCHEDULER_ENABLED": False,

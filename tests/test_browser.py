@@ -11,14 +11,11 @@ from __future__ import annotations
 
 import csv
 import io
-import shutil
-import socket
-import threading
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import PASSWORDS, ROOT, email_for
+from tests.conftest import PASSWORDS, ROOT, email_for, served, web_store
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "test-artifacts"
@@ -29,39 +26,18 @@ pytestmark = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def live_server(sample_db_file, tmp_path_factory):
     """The app over a private sample store, served by waitress in a thread (runs in background
     threads, as in production); yields its base URL."""
-    from waitress.server import create_server
-
-    from caremarket import accounts
-    from caremarket.store import open_store
     from web import create_app
 
-    folder = tmp_path_factory.mktemp("live")
-    path = folder / "live.db"
-    shutil.copy(sample_db_file, path)
-    store = open_store(path)
-    for role, password in PASSWORDS.items():
-        accounts.create_user(store, email_for(role), password, role, actor="test")
-    store.close()
+    path = web_store(sample_db_file, tmp_path_factory.mktemp("live") / "live.db")
     app = create_app({"DATABASE": str(path), "SECRET_KEY": "browser-test",
                       "SESSION_COOKIE_SECURE": False, "REMEMBER_COOKIE_SECURE": False,
                       "SCHEDULER_ENABLED": False})
-    port = _free_port()
-    server = create_server(app, host="127.0.0.1", port=port, threads=8)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{port}"
-    server.close()
-    app.extensions["caremarket.tasks"].shutdown(wait=True)
+    with served(app, threads=8) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

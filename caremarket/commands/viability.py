@@ -341,14 +341,12 @@ def montecarlo_cmd(obj, care_homes, take_up_dist, cost_change_dist, draws, seed,
 
 
 def _coverage_inputs(obj):
-    from caremarket.store import frame
+    from caremarket.analyses import coverage_frames
 
-    db = obj.db
-    zones, providers = frame(db, "zones"), frame(db, "homecare_providers")
-    travel = frame(db, "travel_times")
-    if len(zones) == 0 or len(providers) == 0:
-        raise InvalidInput(f"the store {obj.db_path} needs zones and home-care providers")
-    return zones, providers, (travel if len(travel) else None)
+    try:
+        return coverage_frames(obj.db)
+    except InvalidInput as exc:
+        raise InvalidInput(f"the store {obj.db_path}: {exc}") from None
 
 
 @click.command("exits")
