@@ -16,4 +16,6 @@ if [ ! -x /usr/bin/chromium ]; then
   fi
 fi
 .venv/bin/ruff check .
+.venv/bin/lint-imports --no-cache   # the layer contracts in pyproject.toml (docs/architecture.md)
+.venv/bin/mypy                      # market/ and optimizer/ ([tool.mypy] in pyproject.toml)
 exec .venv/bin/python -m pytest -n 2 "$@"

@@ -1,91 +1,234 @@
-"""Analyses on the store: the runs that the web pages, the API, the scheduled reports and the CLI
-share.
+"""The operations: one application function per operation, called by every entry point.
 
-Each function reads the market from the store, runs the models of `market/` and `optimizer/`,
-records the run in `runs` (its levers, the full parameter set, the content hash of the inputs
-and the result) and returns the result as a JSON-ready dict holding `run_id`. A `progress`
-callback, when given, is called as `progress(fraction, message)` between steps so a page can
-show how far a long run has got.
+The CLI, the pages, the API, the background runs and the reports all call these functions,
+with the same typed levers (`market.levers`), and get the same result shape:
+
+- `coverage(market, levers)`: the home-care coverage LP (methodology s3) with the cost of care
+  per zone (s4);
+- `equalisation(market, scenario, options)`: care-home viability under an s18(3) scenario (s5)
+  with a sweep, Monte Carlo and home-care exits; `viability` is the same function without them;
+- `sweep`, `montecarlo`, `exits`, `fee_uplift`, `compare_scenarios`.
+
+`market` is a `Market`: the store (`Market.from_store(db)`) or frames read from files
+(`Market.from_frames(...)`, the CLI's file mode). On the store, a run is recorded in `runs`
+(its levers, the full parameter set, the content hash of the inputs, the result). Records that
+lack a figure a model needs are left out and named in the result's `excluded`
+({"total", "by_reason": {code: {"label", "ids"}}}), never a failed run.
+
+A saved scenario is run by its name (`scenario_name`): the run records the name and every value
+it holds. The baseline is the same function at default levers everywhere.
 """
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date
+from functools import cached_property
+from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import sqlite_utils
 
-from caremarket.runs import fail_run, finish_run, set_progress, start_run
+from caremarket import runs as run_store
+from caremarket.scenario_store import get_scenario
 from caremarket.store import content_hash, frame
-from market.errors import InvalidInput, InvalidScenario
+from market import levers as registry
+from market.cost_of_care import COST_LINES, la_hourly_rates, zone_costs_from_model
+from market.equalisation import Baseline, run
+from market.errors import CareMarketError, InvalidInput, InvalidScenario
+from market.homecare import homecare_baseline, run_homecare
+from market.parameters import RURALITY_CLASSES, ParameterSet
+from market.scenarios import check_parameter_range, default_values
+from market.scenarios import sweep as sweep_model
+from market.uncertainty import monte_carlo
+from market.viability import CLASSES, LEVERS, check_scenario
+from optimizer.coverage import CoverageModel
+from optimizer.fee_uplift import FeeUpliftModel, provider_exits
 
 Progress = Callable[[float, str], None]
 
-# The coverage levers a run accepts (page form, API body, report definition), with defaults.
-COVERAGE_LEVERS: dict[str, Any] = {
-    "max_minutes": None,  # longest one-way trip; None: parameter max_travel_minutes (45)
-    "variant": "standard",  # or "fair"
-    "solver": "auto",  # auto | cbc | highs | ipm | simplex
-    "visit_minutes": None,
-    "visits_per_run": None,
-    "remove_provider": [],  # provider exits
-    "capacity": {},  # provider_id -> new capacity hours
-    "add_sites": False,  # open every candidate site as an extra base
-    "max_providers_per_zone": None,
-    "calibrate": True,
-    "gaps": 25,
-}
-
-# The equalisation options besides the scenario's parameter values.
-EQUALISATION_OPTIONS: dict[str, Any] = {
-    "sweep_parameter": "take_up",  # null or "": no sweep
-    "sweep_step": 0.05,
-    "montecarlo_draws": 10_000,  # 0: no Monte Carlo
-    "take_up_dist": "beta:2,3",
-    "cost_change_dist": None,
-    "seed": 0,
-    "homecare": True,  # home-care viability, exits and the unmet hours they add
-    "solver": "auto",
-}
+# Kept for callers of the old names: the levers with their defaults, from the registry.
+COVERAGE_LEVERS: dict[str, Any] = registry.defaults("coverage")
+EQUALISATION_OPTIONS: dict[str, Any] = registry.defaults("equalisation")
+# What a viability run (no sweep, no Monte Carlo, no home care) sets of the options.
+VIABILITY_ONLY = {"sweep_parameter": None, "montecarlo_draws": 0, "homecare": False}
 
 
 def _noop(_fraction: float, _message: str) -> None:
     return None
 
 
-def check_levers(levers: Mapping[str, Any] | None, allowed: Mapping[str, Any],
-                 what: str) -> dict[str, Any]:
-    """Return `allowed`'s defaults overlaid with `levers`; InvalidScenario on an unknown key."""
-    levers = dict(levers or {})
-    unknown = sorted(set(levers) - set(allowed))
-    if unknown:
-        raise InvalidScenario(f"unknown {what} option(s) {', '.join(unknown)} (known: "
-                              f"{', '.join(allowed)})")
-    return {**allowed, **{k: v for k, v in levers.items() if v is not None}}
+# -- the market a run reads ---------------------------------------------------------------------
 
 
-def _number(value: Any, name: str, minimum: float | None = None) -> float | None:
-    if value is None or value == "":
-        return None
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise InvalidScenario(f"{name}: {value!r} is not a number") from None
-    if v != v or (minimum is not None and v < minimum):
-        raise InvalidScenario(f"{name}: {value!r} must be a number of at least {minimum}")
-    return v
+@dataclass
+class Market:
+    """The market an operation runs on: the store, or frames read from files.
+
+    Frames are read on first use. `db` is None for files: such runs are not recorded.
+    """
+
+    db: sqlite_utils.Database | None = None
+    source: str = "store"
+    frames: dict[str, pd.DataFrame | None] = field(default_factory=dict)
+    _hash: str | None = None
+    strict: bool = False  # a care home missing a figure is an error, not left out
+    scenarios_db: sqlite_utils.Database | None = None  # where saved scenarios are read
+
+    @classmethod
+    def from_store(cls, db: sqlite_utils.Database) -> Market:
+        return cls(db=db)
+
+    @classmethod
+    def from_frames(cls, source: str, *, zones=None, homecare_providers=None, travel=None,
+                    sites=None, care_homes=None, fee_rates=None,
+                    files: Sequence[str | Path] = ()) -> Market:
+        """A market of frames (the CLI's file mode); the input hash is over the files."""
+        import hashlib
+
+        h = hashlib.sha256()
+        for f in files:
+            p = Path(f)
+            h.update(p.read_bytes() if p.exists() else str(f).encode())
+        return cls(db=None, source=source, frames={
+            "zones": zones, "homecare_providers": homecare_providers, "travel_times": travel,
+            "sites": sites, "care_homes": care_homes, "fee_rates": fee_rates},
+            _hash=h.hexdigest())
+
+    def table(self, name: str) -> pd.DataFrame:
+        if name not in self.frames:
+            self.frames[name] = frame(self.db, name) if self.db is not None else None
+        got = self.frames[name]
+        return got if got is not None else pd.DataFrame()
+
+    @cached_property
+    def input_hash(self) -> str:
+        return self._hash or content_hash(self.db)
+
+    @property
+    def recorded(self) -> bool:
+        return self.db is not None
+
+    def travel(self) -> pd.DataFrame | None:
+        t = self.table("travel_times")
+        return t[["provider_id", "zone_id", "minutes"]] if len(t) else None
 
 
-def coverage_frames(db: sqlite_utils.Database):
-    """Zones, home-care providers and travel from the store; InvalidInput saying what is missing."""
-    zones, providers = frame(db, "zones"), frame(db, "homecare_providers")
+def _market(source: Market | sqlite_utils.Database) -> Market:
+    return source if isinstance(source, Market) else Market.from_store(source)
+
+
+# -- records left out ---------------------------------------------------------------------------
+
+REASONS = {
+    "no_capacity": "no capacity (hours a week)",
+    "no_location": "no location (coordinates)",
+    "no_beds": "no beds",
+    "no_fees": "no fees (LA or self-funder)",
+    "no_costs": "no operating or capital cost",
+    "no_occupancy": "no occupancy",
+    "no_self_funder_share": "no self-funder share",
+    "no_rates": "no hourly rates or self-funder share",
+    "not_assessed": "not assessed",
+}
+# Care-home fields (market.viability.PreparedHomes.excluded 'field') -> reason code.
+_HOME_FIELD_REASON = {"beds": "no_beds", "la_fee": "no_fees", "self_funder_fee": "no_fees",
+                      "cost_per_resident_week": "no_costs",
+                      "capital_cost_per_bed_week": "no_costs", "occupancy": "no_occupancy",
+                      "self_funder_share": "no_self_funder_share"}
+
+
+class Excluded:
+    """What a run left out and why: {"total", "by_reason": {code: {"label", "ids"}}}."""
+
+    def __init__(self) -> None:
+        self._by: dict[str, list[str]] = {}
+
+    def add(self, code: str, ids: Sequence[Any]) -> None:
+        bucket = self._by.setdefault(code, [])
+        for i in ids:
+            if str(i) not in bucket:
+                bucket.append(str(i))
+
+    def merge(self, other: Mapping[str, Any] | None) -> None:
+        for code, item in ((other or {}).get("by_reason") or {}).items():
+            self.add(code, item["ids"])
+
+    def ids(self) -> set[str]:
+        return {i for ids in self._by.values() for i in ids}
+
+    def to_dict(self) -> dict[str, Any]:
+        by = {c: {"label": REASONS.get(c, c.replace("_", " ")), "count": len(v), "ids": v}
+              for c, v in self._by.items() if v}
+        return {"total": len(self.ids()), "by_reason": by}
+
+
+def _blank(series: pd.Series) -> pd.Series:
+    num = pd.to_numeric(series, errors="coerce")
+    return num.isna() | ~np.isfinite(num.fillna(0).astype(float))
+
+
+def coverage_inputs(market: Market, fill_capacity: bool = False):
+    """Zones, home-care providers and travel for the coverage LP, and what was left out.
+
+    Agencies without a capacity are left out (`no_capacity`) unless `fill_capacity`, which
+    gives them the median capacity of agencies in the same rurality class (all agencies where
+    the class has none) and marks them `capacity_estimated`; agencies with neither coordinates
+    nor a routed travel time are left out (`no_location`). InvalidInput when the store has no
+    zones or no agencies at all.
+    """
+    zones, providers = market.table("zones"), market.table("homecare_providers")
     if len(zones) == 0:
         raise InvalidInput("the store has no zones: import zones (or load the sample market)")
     if len(providers) == 0:
         raise InvalidInput("the store has no home-care providers: import some first")
-    travel = frame(db, "travel_times")
-    travel = travel[["provider_id", "zone_id", "minutes"]] if len(travel) else None
+    travel = market.travel()
+    excluded = Excluded()
+    providers = providers.copy()
+    providers["provider_id"] = providers["provider_id"].astype(str)
+    providers["capacity_estimated"] = False
+    no_cap = _blank(providers["capacity_hours"]) if "capacity_hours" in providers else \
+        pd.Series(True, index=providers.index)
+    if no_cap.any() and fill_capacity:
+        rur = providers.get("zone_id", pd.Series(index=providers.index, dtype=object)).map(
+            zones.set_index(zones["zone_id"].astype(str))["rurality"]
+            if "rurality" in zones else {})
+        cap = pd.to_numeric(providers.get("capacity_hours"), errors="coerce")
+        known = cap[~no_cap]
+        overall = float(known.median()) if len(known) else None
+        by_class = known.groupby(rur[~no_cap]).median()
+        filled = [by_class.get(r, overall) if pd.notna(r) else overall for r in rur[no_cap]]
+        providers.loc[no_cap, "capacity_hours"] = filled
+        providers.loc[no_cap, "capacity_estimated"] = True
+        no_cap = _blank(providers["capacity_hours"])
+    excluded.add("no_capacity", providers.loc[no_cap, "provider_id"])
+    routed = set(travel["provider_id"].astype(str)) if travel is not None else set()
+    no_xy = (_blank(providers.get("lat", pd.Series(index=providers.index, dtype=float)))
+             | _blank(providers.get("lon", pd.Series(index=providers.index, dtype=float))))
+    no_xy &= ~providers["provider_id"].isin(routed)
+    excluded.add("no_location", providers.loc[no_xy, "provider_id"])
+    keep = ~providers["provider_id"].isin(excluded.ids())
+    if not keep.any():
+        raise InvalidInput(f"no home-care provider has the figures coverage needs "
+                           f"({excluded.to_dict()['total']} left out: "
+                           + "; ".join(f"{v['count']} {v['label']}" for v in
+                                       excluded.to_dict()["by_reason"].values()) + ")")
+    providers = providers[keep].reset_index(drop=True)
+    if travel is not None:
+        travel = travel[travel["provider_id"].astype(str).isin(set(providers["provider_id"]))
+                        | ~travel["provider_id"].astype(str).isin(set(
+                            market.table("homecare_providers")["provider_id"].astype(str)))]
+    return zones, providers, travel, excluded
+
+
+def coverage_frames(db: sqlite_utils.Database):
+    """Zones, complete home-care providers and travel from the store (see coverage_inputs)."""
+    zones, providers, travel, _ex = coverage_inputs(Market.from_store(db))
     return zones, providers, travel
 
 
@@ -98,330 +241,397 @@ def sites_as_bases(sites):
                   if c in bases]]
 
 
-def _flag(value: Any, name: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in ("1", "true", "yes", "on", "0",
-                                                            "false", "no", "off", ""):
-        return value.strip().lower() in ("1", "true", "yes", "on")
-    if isinstance(value, (int, float)) and value in (0, 1):
-        return bool(value)
-    raise InvalidScenario(f"{name}: {value!r} is not true or false")
+def care_home_baseline(source: Market | sqlite_utils.Database, strict: bool = False
+                       ) -> Baseline:
+    market = _market(source)
+    homes = market.table("care_homes")
+    if len(homes) == 0:
+        raise InvalidInput("the store has no care homes: import some (or load the sample "
+                           "market)")
+    zones = market.table("zones")
+    return Baseline.from_frame(homes, zones if len(zones) else None,
+                               strict=strict or market.strict)
 
 
-def check_coverage_levers(levers: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Return the coverage levers with their defaults, every value checked (no store needed).
-
-    InvalidScenario names the lever that is wrong; provider ids are checked against the store
-    when the model is built.
-    """
-    lv = check_levers(levers, COVERAGE_LEVERS, "coverage")
-    if lv["variant"] not in ("standard", "fair"):
-        raise InvalidScenario(f"variant must be 'standard' or 'fair' (got {lv['variant']!r})")
-    if lv["solver"] not in ("auto", "cbc", "highs", "ipm", "simplex"):
-        raise InvalidScenario(f"solver must be auto, cbc, highs, ipm or simplex "
-                              f"(got {lv['solver']!r})")
-    from market.parameters import ParameterSet
-
-    defs = ParameterSet()
-    for name, param in (("visit_minutes", "visit_minutes"), ("visits_per_run", "visits_per_run"),
-                        ("max_minutes", "max_travel_minutes")):
-        value = _number(lv[name], name)
-        # within the parameter's own range (InvalidScenario names it and the bound)
-        lv[name] = defs.definition(param).check(value) if value is not None else None
-    removed = lv["remove_provider"]
-    if isinstance(removed, str):
-        removed = [p.strip() for p in removed.split(",") if p.strip()]
-    if not isinstance(removed, (list, tuple)):
-        raise InvalidScenario("remove_provider: a list of provider ids")
-    lv["remove_provider"] = [str(p) for p in removed]
-    if not isinstance(lv["capacity"], Mapping):
-        raise InvalidScenario("capacity: a mapping of provider id to capacity hours")
-    lv["capacity"] = {str(k): _number(v, f"capacity of {k}", 0)
-                      for k, v in dict(lv["capacity"]).items()}
-    if any(v is None for v in lv["capacity"].values()):
-        raise InvalidScenario("capacity: every provider needs a number of hours")
-    mppz = _number(lv["max_providers_per_zone"], "max_providers_per_zone", 1)
-    lv["max_providers_per_zone"] = int(mppz) if mppz is not None else None
-    lv["add_sites"] = _flag(lv["add_sites"], "add_sites")
-    lv["calibrate"] = _flag(lv["calibrate"], "calibrate")
-    gaps = _number(lv["gaps"], "gaps", 0)
-    lv["gaps"] = int(gaps) if gaps is not None else COVERAGE_LEVERS["gaps"]
-    return lv
+def _home_exclusions(baseline: Baseline) -> Excluded:
+    ex = Excluded()
+    for r in baseline.excluded.itertuples():
+        ex.add(_HOME_FIELD_REASON.get(str(getattr(r, "field", "")), "not_assessed"),
+               [r.provider_id])
+    return ex
 
 
-def check_equalisation_options(options: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Return the equalisation options with their defaults, every value checked."""
-    from market.scenarios import LEVERS
-    from market.uncertainty import Distribution
-
-    no_sweep = options is not None and "sweep_parameter" in options \
-        and options["sweep_parameter"] in (None, "")
-    opts = check_levers(options, EQUALISATION_OPTIONS, "equalisation")
-    if no_sweep:  # an explicit null (or empty) means no sweep, not the default
-        opts["sweep_parameter"] = None
-    if opts["sweep_parameter"] not in (None, "", *LEVERS):
-        raise InvalidScenario(f"sweep_parameter must be one of {', '.join(LEVERS)} "
-                              f"(got {opts['sweep_parameter']!r})")
-    opts["sweep_parameter"] = opts["sweep_parameter"] or None
-    step = _number(opts["sweep_step"], "sweep_step", 0.001)
-    if step is None or step > 0.5:
-        raise InvalidScenario("sweep_step must be between 0.001 and 0.5")
-    opts["sweep_step"] = step
-    draws = _number(opts["montecarlo_draws"], "montecarlo_draws", 0)
-    if draws is None or draws > 200_000:
-        raise InvalidScenario("montecarlo_draws must be between 0 and 200,000")
-    opts["montecarlo_draws"] = int(draws)
-    for name in ("take_up_dist", "cost_change_dist"):
-        if opts[name] not in (None, ""):
-            Distribution.parse(opts[name])  # raises InvalidScenario saying what is wrong
-        else:
-            opts[name] = None
-    if opts["take_up_dist"] is None:
-        opts["take_up_dist"] = EQUALISATION_OPTIONS["take_up_dist"]
-    seed = _number(opts["seed"], "seed", 0)
-    opts["seed"] = int(seed) if seed is not None else 0
-    opts["homecare"] = _flag(opts["homecare"], "homecare")
-    if opts["solver"] not in ("auto", "cbc", "highs", "ipm", "simplex"):
-        raise InvalidScenario(f"solver must be auto, cbc, highs, ipm or simplex "
-                              f"(got {opts['solver']!r})")
-    return opts
+# -- levers -------------------------------------------------------------------------------------
 
 
-def check_provider_ids(db: sqlite_utils.Database, lv: Mapping[str, Any]) -> None:
-    """InvalidInput naming the exits or capacity changes that name no home-care provider."""
+def check_levers(levers: Mapping[str, Any] | None, allowed: Mapping[str, Any],
+                 what: str) -> dict[str, Any]:
+    """The registry's check of operation `what` (kept for old callers)."""
+    return registry.check(what, levers)
+
+
+def check_coverage_levers(levers: Mapping[str, Any] | None, prefix: str = "") -> dict[str, Any]:
+    """The coverage levers with their defaults, every value checked (market.levers)."""
+    return registry.check("coverage", levers, prefix)
+
+
+def check_equalisation_options(options: Mapping[str, Any] | None, prefix: str = ""
+                               ) -> dict[str, Any]:
+    """The equalisation options with their defaults, every value checked (market.levers)."""
+    return registry.check("equalisation", options, prefix)
+
+
+class UnknownProviderLever(registry.LeverError, InvalidInput):
+    """A lever naming a home-care provider the market does not have: a bad lever (the field
+    is named) that is also a fact about the input (the store or the files read)."""
+
+
+def check_provider_ids(source: Market | sqlite_utils.Database, lv: Mapping[str, Any],
+                       prefix: str = "") -> None:
+    """UnknownProviderLever naming the exits or capacity changes that name no home-care
+    provider; its field is `prefix` + the lever's name."""
     asked = list(lv.get("remove_provider") or []) + list(lv.get("capacity") or {})
     if not asked:
         return
-    known = {r[0] for r in db.execute("select provider_id from homecare_providers")}
+    known = set(_market(source).table("homecare_providers")["provider_id"].astype(str))
     unknown = [p for p in asked if p not in known]
     if unknown:
-        raise InvalidInput(f"unknown home-care provider(s): {', '.join(unknown[:10])}")
+        raise UnknownProviderLever(prefix + ("remove_provider" if unknown[0] in (
+            lv.get("remove_provider") or []) else "capacity"),
+            f"unknown home-care provider(s): {', '.join(unknown[:10])}")
 
 
-def build_coverage_model(db: sqlite_utils.Database, levers: Mapping[str, Any] | None = None):
-    """Return (CoverageModel, checked levers, ParameterSet) for the store's market."""
-    from market.parameters import ParameterSet
-    from optimizer.coverage import CoverageModel
+def scenario_values(source: Market | sqlite_utils.Database, scenario: Mapping[str, Any] | None,
+                    scenario_name: str | None = None) -> tuple[dict[str, float], str | None]:
+    """The scenario's values: a saved scenario's (by name) overlaid with `scenario`."""
+    values: dict[str, Any] = {}
+    name = None
+    if scenario_name:
+        market = _market(source)
+        db = market.scenarios_db or market.db
+        if db is None:
+            raise InvalidInput("a saved scenario needs the store")
+        sc = get_scenario(db, scenario_name)
+        values.update(sc.values)
+        name = sc.name
+    values.update({k: v for k, v in (scenario or {}).items() if v is not None})
+    return check_scenario(values), name
 
+
+# -- recording ----------------------------------------------------------------------------------
+
+
+def _recorded(kind: str, market: Market, params: dict[str, Any], user: str | None,
+              run_id: int | None, compute: Callable[[int | None], dict[str, Any]]
+              ) -> dict[str, Any]:
+    """Run `compute(run_id)`; on the store, record it: started (unless `run_id` was claimed
+    already, as web.tasks does), then done with its result, or failed with the reason."""
+    if market.recorded and run_id is None:
+        run_id = run_store.start_run(market.db, kind, params, None, None, user)
+    elif market.recorded:
+        run_store.mark_running(market.db, run_id)
+    try:
+        result = compute(run_id)
+    except Exception as exc:
+        if market.recorded:
+            run_store.fail_run(market.db, run_id, run_store.user_message(exc))
+        raise
+    result["run_id"] = run_id
+    records = result.pop("_parameter_records", None) or result.get("parameters")
+    if market.recorded:
+        with market.db.atomic():
+            market.db["runs"].update(run_id, {
+                "params": run_store.dumps(params),
+                "parameters": run_store.dumps(records),
+                "input_hash": result.get("input_hash")})
+        run_store.finish_run(market.db, run_id, result)
+    return result
+
+
+def _params_of(model_params: ParameterSet) -> list[dict[str, Any]]:
+    return model_params.to_records()
+
+
+# -- coverage -----------------------------------------------------------------------------------
+
+
+def build_coverage_model(source: Market | sqlite_utils.Database,
+                         levers: Mapping[str, Any] | None = None, *,
+                         parameters: Mapping[str, Any] | None = None,
+                         travel_file: str | None = None):
+    """Return (CoverageModel, checked levers, ParameterSet, Excluded) for the market."""
+    market = _market(source)
     lv = check_coverage_levers(levers)
-    params = ParameterSet({k: lv[k] for k in ("visit_minutes", "visits_per_run")
-                           if lv[k] is not None})
-    zones, providers, travel = coverage_frames(db)
-    check_provider_ids(db, lv)
+    overrides = dict(parameters or {})
+    overrides.update({k: lv[k] for k in ("visit_minutes", "visits_per_run") if lv[k] is not None})
+    params = ParameterSet(overrides)
+    zones, providers, travel, excluded = coverage_inputs(market, lv["fill_capacity"])
+    check_provider_ids(market, lv)
     model = CoverageModel.from_frames(
         zones, providers, travel, params, max_travel_minutes=lv["max_minutes"],
         variant=lv["variant"], capacity_changes=lv["capacity"],
         removed_providers=lv["remove_provider"],
-        added_bases=sites_as_bases(frame(db, "sites")) if lv["add_sites"] else None,
-        max_providers_per_zone=lv["max_providers_per_zone"], calibrate_travel=lv["calibrate"])
-    return model, lv, params
+        added_bases=sites_as_bases(market.table("sites")) if lv["add_sites"] else None,
+        max_providers_per_zone=lv["max_providers_per_zone"], calibrate_travel=lv["calibrate"],
+        travel_file=travel_file)
+    model.estimated_capacity = [str(p) for p in providers.loc[
+        providers["capacity_estimated"].astype(bool), "provider_id"]]
+    return model, lv, params, excluded
 
 
-def coverage(db: sqlite_utils.Database, levers: Mapping[str, Any] | None = None, *,
-             user: str | None = None, progress: Progress | None = None,
-             run_id: int | None = None) -> dict[str, Any]:
-    """Run the home-care coverage LP (methodology s3) on the store; record and return it.
+def coverage(source: Market | sqlite_utils.Database, levers: Mapping[str, Any] | None = None,
+             *, user: str | None = None, progress: Progress | None = None,
+             run_id: int | None = None, parameters: Mapping[str, Any] | None = None,
+             time_limit: float | None = None, travel_file: str | None = None
+             ) -> dict[str, Any]:
+    """Run the home-care coverage LP (methodology s3) with the cost of care per zone (s4).
 
-    The result is the CLI's `coverage --json` object plus `zones_map` (every zone with its
-    coordinates, unmet hours, travel and cost per contact hour, for the map) and `run_id`.
+    The result is the model's `to_dict` plus `levers` (as checked), `zones_map` (every zone
+    with coordinates, unmet hours, travel and the s4 cost of care against the LA rate),
+    `cost_of_care` (by rurality), `excluded`, `input_hash`, `parameters` and `run_id`.
+    `parameters` overrides model parameters (the CLI's --set); `time_limit` is in seconds.
     """
+    market = _market(source)
     progress = progress or _noop
-    digest = content_hash(db)
-    own = run_id is None
-    if own:
-        run_id = start_run(db, "coverage", dict(levers or {}), None, digest, user)
-    try:
+    lv_given = dict(levers or {})
+    checked = check_coverage_levers(lv_given, "levers.")  # fails before a run is recorded
+    if parameters:
+        ParameterSet(parameters)
+
+    def compute(run_id: int | None) -> dict[str, Any]:
         progress(0.1, "building the LP")
-        model, lv, params = build_coverage_model(db, levers)
+        model, lv, params, excluded = build_coverage_model(
+            market, lv_given, parameters=parameters, travel_file=travel_file)
         progress(0.4, "solving")
-        model.solve(lv["solver"])
+        model.solve(lv["solver"], time_limit)
         progress(0.85, "costing care per zone")
         result = model.to_dict(lv["gaps"])
         result["levers"] = lv
-        result["zones_map"] = zones_map(db, model, params)
+        result["estimated_capacity"] = model.estimated_capacity
+        result["zones_map"] = zones_map(market, model, params)
         result["cost_of_care"] = cost_of_care_summary(result["zones_map"])
-        result["input_hash"] = digest
-        result["run_id"] = run_id
-    except Exception as exc:
-        if own:
-            fail_run(db, run_id, str(exc))
-        raise
-    _store_result(db, run_id, own, result, params.to_records(), digest, lv)
-    return result
+        result["excluded"] = excluded.to_dict()
+        if excluded.to_dict()["total"]:
+            result.setdefault("warnings", []).append(
+                f"{excluded.to_dict()['total']} home-care provider(s) left out for missing "
+                "figures (see 'excluded')")
+        result["input_hash"] = market.input_hash
+        result["_parameter_records"] = params.to_records()  # stored with the run, not shown
+        result["source"] = market.source
+        progress(1.0, "done")
+        return result
+
+    return _recorded("coverage", market, {"levers": checked, **(
+        {"parameters": dict(parameters)} if parameters else {})}, user, run_id, compute)
 
 
-def _store_result(db: sqlite_utils.Database, run_id: int, own: bool, result: dict[str, Any],
-                  parameters: list[dict[str, Any]], input_hash: str,
-                  params: Any = None) -> None:
-    """Store the full parameter set and the hash of the inputs read with the run (whoever
-    started it) and, when this call started the run, its result; a run started by web.tasks
-    is finished there."""
-    update = {"parameters": _json(parameters), "input_hash": input_hash}
-    if own and params is not None:
-        update["params"] = _json(params)
-    with db.atomic():
-        db["runs"].update(run_id, update)
-    if own:
-        finish_run(db, run_id, result)
-
-
-def zones_map(db, model, params) -> list[dict[str, Any]]:
+def zones_map(source: Market | sqlite_utils.Database, model, params) -> list[dict[str, Any]]:
     """Every zone with what the map colours by and the s4 cost of care against the LA rate.
 
     Cost per contact hour is costed from the LP's assignment (unserved zones at their cheapest
     reachable pair); `la_hourly_rate` is the rate in force (a zone-scoped rate beats the general
-    one), `gap` the cost above it and `rural_uplift_rate` the rate that closes it.
+    one), `gap` the cost above it and `rural_uplift_rate` the rate that closes it. A zone no
+    agency reaches is kept, with `reached` false and no cost.
     """
-    from market.cost_of_care import COST_LINES, la_hourly_rates, zone_costs_from_model
-
+    market = _market(source)
     z = model.zones.copy()
-    stored = frame(db, "zones")
-    coords = stored[["zone_id", "name", "lat", "lon"]]
-    z = z.drop(columns=[c for c in ("name", "lat", "lon") if c in z]).merge(
+    stored = market.table("zones")
+    coords = stored[[c for c in ("zone_id", "name", "lat", "lon") if c in stored]]
+    z = z.drop(columns=[c for c in ("name", "lat", "lon") if c in z and c in coords]).merge(
         coords, on="zone_id", how="left")
-    rates = la_hourly_rates(frame(db, "fee_rates"), z["zone_id"].astype(str),
+    rates = la_hourly_rates(market.table("fee_rates"), z["zone_id"].astype(str),
                             as_of=date.today().isoformat())
     costs = zone_costs_from_model(model, stored, params, rates)
     cost_cols = ["tau", *COST_LINES, "cost_per_contact_hour", "cost_basis", "la_hourly_rate",
                  "gap", "rural_uplift_rate", "uplift_per_hour", "la_uplift_per_week"]
     z = z.merge(costs[["zone_id", *cost_cols]], on="zone_id", how="left")
     keep = [c for c in ("zone_id", "name", "lat", "lon", "rurality", "demand_hours",
-                        "met_hours", "unmet_hours", "travel_minutes_per_contact_hour",
-                        "marginal_travel_hours", *cost_cols) if c in z]
+                        "met_hours", "unmet_hours", "reachable_providers",
+                        "travel_minutes_per_contact_hour", "marginal_travel_hours",
+                        *cost_cols) if c in z]
     clean = z[keep].astype(object).where(z[keep].notna(), None)
-    return [{k: (v.item() if hasattr(v, "item") else v) for k, v in r.items()}
-            for r in clean.to_dict("records")]
+    out = [{k: (v.item() if hasattr(v, "item") else v) for k, v in r.items()}
+           for r in clean.to_dict("records")]
+    for r in out:
+        r["reached"] = bool(r.get("reachable_providers")) if "reachable_providers" in r \
+            else r.get("cost_per_contact_hour") is not None
+    return out
 
 
 def cost_of_care_summary(zones_map: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """Cost of care per contact hour by rurality (weighted by delivered contact hours), the LA
-    rate and its gap, and the weekly LA uplift that closes the gap in every zone (s4)."""
-    import pandas as pd
+    rate and its gap, and the weekly LA uplift that closes the gap in every zone (s4).
 
+    Every zone is counted: `zones` per class, of which `zones_costed` have a cost and
+    `zones_unreached` no agency within the travel limit.
+    """
     z = pd.DataFrame(list(zones_map))
     if len(z) == 0 or "cost_per_contact_hour" not in z:
-        return {"by_rurality": [], "la_uplift_per_week": 0.0, "la_uplift_per_year": 0.0}
-    z = z[z["cost_per_contact_hour"].notna() & (z["met_hours"] > 0)]
+        return {"by_rurality": [], "la_uplift_per_week": 0.0, "la_uplift_per_year": 0.0,
+                "zones": int(len(z)), "zones_unreached": 0}
     rows = []
-    for rurality, g in z.groupby(z["rurality"].fillna("unknown"), sort=False):
+    z["_r"] = z["rurality"].fillna("unknown") if "rurality" in z else "unknown"
+    unreached_all = 0
+    for rurality, g_all in z.groupby("_r", sort=False):
+        unreached = int((~g_all["reached"].astype(bool)).sum()) if "reached" in g_all else 0
+        unreached_all += unreached
+        g = g_all[g_all["cost_per_contact_hour"].notna() & (g_all["met_hours"] > 0)]
         w = g["met_hours"].astype(float)
 
         def mean(col: str, g=g, w=w) -> float | None:
-            if not g[col].notna().all() or w.sum() <= 0:
+            if len(g) == 0 or not g[col].notna().all() or w.sum() <= 0:
                 return None
             return float((g[col].astype(float) * w).sum() / w.sum())
 
-        rows.append({"rurality": rurality, "zones": int(len(g)),
+        rows.append({"rurality": rurality, "zones": int(len(g_all)),
+                     "zones_costed": int(len(g)), "zones_unreached": unreached,
                      "contact_hours": float(w.sum()),
                      "travel_minutes_per_contact_hour": mean("tau"),
                      "cost_per_contact_hour": mean("cost_per_contact_hour"),
                      "la_hourly_rate": mean("la_hourly_rate"), "gap": mean("gap"),
                      "zones_under_cost": int((g["gap"] > 1e-9).sum()),
                      "la_uplift_per_week": float(g["la_uplift_per_week"].fillna(0).sum())})
-    order = {"urban": 0, "town": 1, "village": 2, "sparse": 3}
-    rows.sort(key=lambda r: order.get(r["rurality"], 9))
+    rows.sort(key=lambda r: rurality_rank(r["rurality"]))
     week = float(sum(r["la_uplift_per_week"] for r in rows))
-    return {"by_rurality": rows, "la_uplift_per_week": week, "la_uplift_per_year": 52 * week}
+    return {"by_rurality": rows, "la_uplift_per_week": week, "la_uplift_per_year": 52 * week,
+            "zones": int(len(z)), "zones_unreached": unreached_all}
 
 
-def _json(obj):
-    import json
-
-    return json.dumps(obj, default=str)
+def rurality_rank(r: Any) -> int:
+    return RURALITY_CLASSES.index(r) if r in RURALITY_CLASSES else len(RURALITY_CLASSES)
 
 
-def care_home_baseline(db: sqlite_utils.Database):
-    from market.equalisation import Baseline
-
-    homes = frame(db, "care_homes")
-    if len(homes) == 0:
-        raise InvalidInput("the store has no care homes: import some (or load the sample "
-                           "market)")
-    return Baseline.from_frame(homes, frame(db, "zones"))
+# -- equalisation -------------------------------------------------------------------------------
 
 
-def equalisation(db: sqlite_utils.Database, scenario: Mapping[str, Any] | None = None,
-                 options: Mapping[str, Any] | None = None, *, user: str | None = None,
-                 progress: Progress | None = None, run_id: int | None = None,
-                 scenario_name: str | None = None) -> dict[str, Any]:
-    """Run an equalisation scenario (methodology s5) on the store; record and return it.
-
-    Holds `viability` (the CLI's `viability --json` object: providers with baseline and
-    scenario figures, summary, totals), `sweep` (one lever over its range, with each home's
-    tipping point), `montecarlo` (take-up drawn from a distribution: per-home probabilities and
-    the market's median and 90% interval) and `homecare` (home-care providers per contact hour
-    at baseline and under the scenario; those made unviable exit, the coverage LP is re-run and
-    the unmet hours this adds are given by zone), plus a `headline` of the figures a
-    commissioner reads first.
-    """
-    from market.equalisation import run
-    from market.scenarios import default_values, sweep
-    from market.uncertainty import monte_carlo
-    from market.viability import check_scenario
-
-    progress = progress or _noop
-    values = check_scenario(scenario)
-    opts = check_equalisation_options(options)
-    digest = content_hash(db)
-    own = run_id is None
-    if own:
-        run_id = start_run(db, "equalisation", {"scenario": values, "options": opts,
-                                                "scenario_name": scenario_name},
-                           None, digest, user)
-    try:
-        progress(0.05, "care-home viability")
-        baseline = care_home_baseline(db)
-        res = run(baseline, values)
-        out: dict[str, Any] = {"scenario": values, "scenario_name": scenario_name,
-                               "options": opts, "input_hash": digest, "run_id": run_id,
-                               "viability": res.to_dict()}
-        if opts["sweep_parameter"]:
-            progress(0.2, f"sweeping {opts['sweep_parameter']}")
-            grid = default_values(opts["sweep_parameter"], float(opts["sweep_step"]))
-            out["sweep"] = sweep(baseline, opts["sweep_parameter"], grid, values).to_dict()
-        draws = int(opts["montecarlo_draws"] or 0)
-        if draws > 0:
-            progress(0.35, f"Monte Carlo, {draws:,} draws")
-            mc = monte_carlo(baseline, opts["take_up_dist"], opts["cost_change_dist"], draws,
-                             int(opts["seed"]), {k: v for k, v in values.items()
-                                                 if k != "take_up"})
-            out["montecarlo"] = mc.to_dict(homes=True)
-        if opts["homecare"]:
-            progress(0.55, "home-care viability and provider exits")
-            out["homecare"] = homecare_exits(db, values, opts["solver"])
-        out["headline"] = equalisation_headline(out)
-        out["parameters"] = res.params.to_records()
-    except Exception as exc:
-        if own:
-            fail_run(db, run_id, str(exc))
-        raise
-    _store_result(db, run_id, own, out, out["parameters"], digest)
-    progress(1.0, "done")
+def evaluate_equalisation(market: Market, values: Mapping[str, float],
+                          opts: Mapping[str, Any], progress: Progress = _noop,
+                          scenario_name: str | None = None) -> dict[str, Any]:
+    """Compute an equalisation result (not recorded): see `equalisation`."""
+    progress(0.05, "care-home viability")
+    baseline = care_home_baseline(market)
+    res = run(baseline, values)
+    viability = res.to_dict()
+    excluded = _home_exclusions(baseline)
+    viability["excluded_records"] = viability.pop("excluded")
+    viability["excluded"] = excluded.to_dict()
+    out: dict[str, Any] = {"scenario": dict(values), "scenario_name": scenario_name,
+                           "options": dict(opts), "input_hash": market.input_hash,
+                           "source": market.source, "viability": viability,
+                           "summary": viability["summary"]}
+    if opts["sweep_parameter"]:
+        progress(0.2, f"sweeping {opts['sweep_parameter']}")
+        grid = default_values(opts["sweep_parameter"], float(opts["sweep_step"]))
+        out["sweep"] = sweep_model(baseline, opts["sweep_parameter"], grid, values).to_dict()
+    draws = int(opts["montecarlo_draws"] or 0)
+    if draws > 0:
+        progress(0.35, f"Monte Carlo, {draws:,} draws")
+        mc = monte_carlo(baseline, opts["take_up_dist"], opts["cost_change_dist"], draws,
+                         int(opts["seed"]), {k: v for k, v in values.items() if k != "take_up"})
+        out["montecarlo"] = mc.to_dict(homes=True)
+    if opts["homecare"]:
+        progress(0.55, "home-care viability and provider exits")
+        out["homecare"] = homecare_exits(market, values, opts["solver"])
+        excluded.merge((out["homecare"] or {}).get("excluded"))
+    out["excluded"] = excluded.to_dict()
+    out["headline"] = equalisation_headline(out)
+    out["parameters"] = res.params.to_records()
     return out
 
 
-def homecare_exits(db: sqlite_utils.Database, values: Mapping[str, Any],
-                   solver: str = "auto") -> dict[str, Any] | None:
-    """Home-care viability under the scenario, exits, and the unmet hours they add by zone."""
-    from optimizer.fee_uplift import provider_exits
+def equalisation(source: Market | sqlite_utils.Database,
+                 scenario: Mapping[str, Any] | None = None,
+                 options: Mapping[str, Any] | None = None, *, user: str | None = None,
+                 progress: Progress | None = None, run_id: int | None = None,
+                 scenario_name: str | None = None, kind: str = "equalisation"
+                 ) -> dict[str, Any]:
+    """Run an equalisation scenario (methodology s5); record and return it.
 
+    `scenario_name` runs a saved scenario exactly as saved (`scenario` values, if any, override
+    it). Holds `summary` (the care homes' viability summary: the same object as
+    `caremarket viability --json`), `viability` (providers with baseline and scenario figures,
+    summary, totals), `sweep`, `montecarlo`, `homecare` (home-care viability per contact hour,
+    exits and the unmet hours they add), `excluded`, and a `headline`.
+    """
+    market = _market(source)
+    progress = progress or _noop
+    values, name = scenario_values(market, scenario, scenario_name)
+    opts = check_equalisation_options(options, "options.")
+
+    def compute(_run_id: int | None) -> dict[str, Any]:
+        out = evaluate_equalisation(market, values, opts, progress, name)
+        progress(1.0, "done")
+        return out
+
+    return _recorded(kind, market, {"scenario": values, "options": opts,
+                                    "scenario_name": name}, user, run_id, compute)
+
+
+def viability(source: Market | sqlite_utils.Database, scenario: Mapping[str, Any] | None = None,
+              *, scenario_name: str | None = None, user: str | None = None,
+              run_id: int | None = None, progress: Progress | None = None) -> dict[str, Any]:
+    """Care-home viability alone: `equalisation` without a sweep, Monte Carlo or home care."""
+    return equalisation(source, scenario, VIABILITY_ONLY, user=user, run_id=run_id,
+                        scenario_name=scenario_name, kind="viability", progress=progress)
+
+
+def homecare_exits(source: Market | sqlite_utils.Database, values: Mapping[str, Any],
+                   solver: str = "auto") -> dict[str, Any] | None:
+    """Home-care viability under the scenario, exits, and the unmet hours they add by zone.
+
+    Also each provider's viability per contact hour at baseline and under the scenario
+    (`viability`) and the LP's assignment at baseline (`assignment`), which the provider pages
+    read.
+    """
+    market = _market(source)
     try:
-        zones, providers, travel = coverage_frames(db)
+        zones, providers, travel, excluded = coverage_inputs(market)
     except InvalidInput as exc:
         return {"skipped": str(exc)}
-    res = provider_exits(zones, providers, travel, scenario=dict(values), solver=solver)
+    base_params = ParameterSet()
+    base = CoverageModel.from_frames(zones, providers, travel, base_params).solve(solver)
+    res = provider_exits(zones, providers, travel, scenario=dict(values), solver=solver,
+                         baseline_model=base)
     out = res.to_dict()
     cap = providers.set_index(providers["provider_id"].astype(str))["capacity_hours"]
     pf = res.providers.copy()
-    pf["capacity_hours"] = pf["provider_id"].map(cap).astype(float)
+    pf["capacity_hours"] = pf["provider_id"].astype(str).map(cap).astype(float)
     not_sust = ("at risk", "unviable")
     out["hours_at_risk_before"] = float(pf.loc[pf["class_before"].isin(not_sust),
                                                "capacity_hours"].sum())
     out["hours_at_risk_after"] = float(pf.loc[pf["class_after"].isin(not_sust),
                                               "capacity_hours"].sum())
     out["hours_exited"] = float(pf.loc[pf["exited"], "capacity_hours"].sum())
+    out["viability"], lacking = _homecare_viability(providers, base, zones, values)
+    excluded.add("no_rates", lacking)
+    out["excluded"] = excluded.to_dict()
+    a = base.assignment
+    out["assignment"] = [{"provider_id": str(r.provider_id), "zone_id": str(r.zone_id),
+                          "contact_hours": float(r.contact_hours),
+                          "minutes": float(r.t_minutes), "tau": float(r.tau),
+                          "source": r.source} for r in a.itertuples()]
     return out
+
+
+def _homecare_viability(providers, model, zones, values):
+    """Per provider: viability per contact hour at baseline and under the scenario."""
+    non_lever = {k: v for k, v in values.items() if k not in LEVERS}
+    try:
+        now = run_homecare(homecare_baseline(providers, model.assignment, zones,
+                                             ParameterSet()), {})
+        scen = run_homecare(homecare_baseline(providers, model.assignment, zones,
+                                              ParameterSet(non_lever)), values)
+    except CareMarketError:
+        return [], list(providers["provider_id"].astype(str))
+    after = {r["provider_id"]: r for r in scen.provider_records()}
+    out = []
+    for r in now.provider_records():
+        s = after.get(r["provider_id"], {}).get("scenario")
+        out.append({"provider_id": r["provider_id"], "baseline": r["baseline"], "scenario": s,
+                    "cross_subsidy_lost": (r["baseline"].get("cross_subsidy") or 0)
+                    - ((s or {}).get("cross_subsidy") or 0)})
+    lacking = [str(i) for i in now.excluded["provider_id"]] if len(now.excluded) else []
+    return out, lacking
 
 
 def equalisation_headline(out: Mapping[str, Any]) -> dict[str, Any]:
@@ -438,6 +648,7 @@ def equalisation_headline(out: Mapping[str, Any]) -> dict[str, Any]:
         "cross_subsidy_after": s["cross_subsidy_after"],
         "cross_subsidy_lost": s["cross_subsidy_lost"],
         "extra_la_spend": s["extra_la_spend"],
+        "excluded": (out.get("excluded") or {}).get("total", 0),
     }
     mc = out.get("montecarlo")
     if mc:
@@ -457,51 +668,291 @@ def equalisation_headline(out: Mapping[str, Any]) -> dict[str, Any]:
     return h
 
 
-def compare_scenarios(db: sqlite_utils.Database, names: Sequence[str]) -> dict[str, Any]:
-    """Saved scenarios side by side (baseline first): the rows of market.scenarios.compare."""
-    from caremarket.scenario_store import get_scenario
-    from market.scenarios import compare
+# -- the comparison -----------------------------------------------------------------------------
 
+COMPARE_MEASURES = (*LEVERS, "providers_sustainable", "beds_sustainable", "providers_at_risk",
+                    "beds_at_risk", "providers_unviable", "beds_unviable", "cross_subsidy",
+                    "cross_subsidy_lost", "revenue", "surplus_after_capital", "extra_la_spend")
+
+
+def _column(result: Mapping[str, Any]) -> dict[str, Any]:
+    """One comparison column from an equalisation result (the market after the scenario)."""
+    v = result["viability"]
+    s = v["summary"]
+    col: dict[str, Any] = {k: float(v["levers"][k]) for k in LEVERS}
+    for c in CLASSES:
+        key = c.replace(" ", "_")
+        col[f"providers_{key}"] = s["providers_by_class"]["after"].get(c, 0)
+        col[f"beds_{key}"] = s["beds_by_class"]["after"].get(c, 0)
+    col["cross_subsidy"] = s["cross_subsidy_after"]
+    col["cross_subsidy_lost"] = s["cross_subsidy_lost"]
+    col["revenue"] = s.get("revenue_after")
+    col["surplus_after_capital"] = s.get("surplus_after_capital_after")
+    col["extra_la_spend"] = s["extra_la_spend"]
+    return {k: col.get(k) for k in COMPARE_MEASURES}
+
+
+def compare_scenarios(source: Market | sqlite_utils.Database, names: Sequence[str]
+                      ) -> dict[str, Any]:
+    """Saved scenarios side by side, the baseline first: each column is `viability` of that
+    scenario (the baseline: at default levers), and `differences` each minus the baseline."""
+    market = _market(source)
     if not names:
         raise InvalidScenario("choose at least one saved scenario to compare")
-    scenarios = [get_scenario(db, n) for n in names]
-    table = compare(care_home_baseline(db), scenarios)
+    opts = check_equalisation_options(VIABILITY_ONLY)
+    columns: dict[str, dict[str, Any]] = {
+        "baseline": _column(evaluate_equalisation(market, {}, opts))}
+    values_of: dict[str, dict[str, float]] = {"baseline": {}}
+    for i, n in enumerate(names):
+        values, name = scenario_values(market, None, n)
+        key = name if name not in columns else f"{name} ({i + 1})"
+        columns[key] = _column(evaluate_equalisation(market, values, opts, scenario_name=name))
+        values_of[key] = values
+    base = columns["baseline"]
+    differences = {c: {m: (None if col[m] is None or base[m] is None else col[m] - base[m])
+                       for m in COMPARE_MEASURES}
+                   for c, col in columns.items() if c != "baseline"}
+    return {"measures": list(COMPARE_MEASURES), "columns": columns,
+            "differences": differences, "values": values_of, "input_hash": market.input_hash,
+            "source": market.source}
 
-    def num(v):
+
+# -- sweeps, Monte Carlo, exits, fee uplift -----------------------------------------------------
+
+
+def sweep(source: Market | sqlite_utils.Database, scenario: Mapping[str, Any] | None = None,
+          levers: Mapping[str, Any] | None = None, *, scenario_name: str | None = None,
+          user: str | None = None, run_id: int | None = None) -> dict[str, Any]:
+    """One lever over a range (default its whole range), the scenario's others held."""
+    market = _market(source)
+    values, name = scenario_values(market, scenario, scenario_name)
+    lv = registry.check("sweep", levers, "levers.")
+
+    def compute(_r):
+        baseline = care_home_baseline(market)
+        grid = default_values(lv["parameter"], lv["step"])
+        if lv["start"] is not None or lv["stop"] is not None:
+            grid = check_parameter_range(lv["parameter"],
+                                         grid[0] if lv["start"] is None else lv["start"],
+                                         grid[-1] if lv["stop"] is None else lv["stop"],
+                                         lv["step"])
+        out = sweep_model(baseline, lv["parameter"], grid, values).to_dict()
+        if not lv["tipping"]:
+            out.pop("tipping")
+        out.update({"scenario": values, "scenario_name": name, "levers": lv,
+                    "source": market.source, "input_hash": market.input_hash,
+                    "excluded": _home_exclusions(baseline).to_dict(),
+                    "parameters": baseline.params.with_overrides(values).to_records()})
+        return out
+
+    return _recorded("sweep", market, {**values, "parameter": lv["parameter"],
+                                       "scenario_name": name, "levers": lv}, user, run_id,
+                     compute)
+
+
+def montecarlo(source: Market | sqlite_utils.Database, scenario: Mapping[str, Any] | None = None,
+               levers: Mapping[str, Any] | None = None, *, scenario_name: str | None = None,
+               user: str | None = None, run_id: int | None = None) -> dict[str, Any]:
+    """Monte Carlo over uncertain take-up: P(at risk / unviable) per home, beds at risk."""
+    market = _market(source)
+    values, name = scenario_values(market, scenario, scenario_name)
+    lv = registry.check("montecarlo", levers, "levers.")
+
+    def compute(_r):
+        baseline = care_home_baseline(market)
+        res = monte_carlo(baseline, lv["take_up_dist"], lv["cost_change_dist"], lv["draws"],
+                          lv["seed"], values, lv["scope"])
+        out = res.to_dict(homes=lv["homes"])
+        out.update({"scenario": values, "scenario_name": name, "levers": lv,
+                    "source": market.source, "input_hash": market.input_hash,
+                    "excluded": _home_exclusions(baseline).to_dict(),
+                    "parameters": baseline.params.with_overrides(values).to_records()})
+        return out
+
+    return _recorded("montecarlo", market, {**values, **lv, "scenario_name": name}, user,
+                     run_id, compute)
+
+
+def exits(source: Market | sqlite_utils.Database, scenario: Mapping[str, Any] | None = None,
+          levers: Mapping[str, Any] | None = None, *, scenario_name: str | None = None,
+          user: str | None = None, run_id: int | None = None) -> dict[str, Any]:
+    """Home-care providers made unviable by a scenario exit: unmet hours added, by zone."""
+    market = _market(source)
+    values, name = scenario_values(market, scenario, scenario_name)
+    lv = registry.check("exits", levers, "levers.")
+
+    def compute(_r):
+        zones, providers, travel, excluded = coverage_inputs(market)
+        res = provider_exits(zones, providers, travel, scenario=values, solver=lv["solver"])
+        out = res.to_dict()
+        out.update({"scenario_name": name, "levers": lv, "source": market.source,
+                    "input_hash": market.input_hash, "excluded": excluded.to_dict(),
+                    "parameters": res.params.to_records()})
+        return out
+
+    return _recorded("exits", market, {**values, "scenario_name": name, "levers": lv}, user,
+                     run_id, compute)
+
+
+def fee_uplift(source: Market | sqlite_utils.Database, scenario: Mapping[str, Any] | None = None,
+               levers: Mapping[str, Any] | None = None, *, scenario_name: str | None = None,
+               user: str | None = None, run_id: int | None = None) -> dict[str, Any]:
+    """Cheapest LA fee uplifts that keep coverage at its baseline level under a scenario."""
+    market = _market(source)
+    values, name = scenario_values(market, scenario, scenario_name)
+    lv = registry.check("fee_uplift", levers, "levers.")
+
+    def compute(_r):
+        zones, providers, travel, excluded = coverage_inputs(market)
+        model = FeeUpliftModel.from_frames(zones, providers, travel, scenario=values,
+                                           mode=lv["mode"]).solve(lv["solver"])
+        out = model.to_dict()
+        out.update({"scenario_name": name, "levers": lv, "source": market.source,
+                    "input_hash": market.input_hash, "excluded": excluded.to_dict(),
+                    "parameters": model.params.to_records()})
+        return out
+
+    return _recorded("fee_uplift", market, {**values, "mode": lv["mode"],
+                                            "scenario_name": name, "levers": lv}, user,
+                     run_id, compute)
+
+
+# -- a provider's viability, read from the runs -------------------------------------------------
+
+
+def provider_viability(db: sqlite_utils.Database, provider: Mapping[str, Any],
+                       scenario_name: str | None = None) -> dict[str, Any]:
+    """A provider's viability now (`baseline`) and under a saved scenario (`scenario`),
+    from the latest done equalisation run of that scenario on the current data; without a
+    scenario name, from the latest run of any scenario (its baseline is the market now). No
+    model is solved here.
+
+    `status`: current (the run read the data as it is), stale (the data changed since: figures
+    from the last run), missing (no such run: start one, `POST /api/v1/runs {"kind":
+    "equalisation", "scenario_name": ...}`).
+    """
+    pid, kind = str(provider["provider_id"]), provider["kind"]
+    want_home = kind == "homecare"
+    rows = db.execute(
+        "select id, input_hash, result from runs where kind = 'equalisation' and status = "
+        "'done'" + (" and json_extract(params, '$.scenario_name') = ?" if scenario_name else "")
+        + " order by id desc limit 20", [scenario_name] if scenario_name else []).fetchall()
+    current = content_hash(db)
+    chosen = None
+    for run_id, digest, result in rows:
+        r = json.loads(result) if result else {}
+        if want_home and not (r.get("homecare") and "skipped" not in r["homecare"]):
+            continue
+        chosen = (run_id, digest, r)
+        if digest == current:
+            break
+    out: dict[str, Any] = {"scenario_name": scenario_name,
+                           "unit": "hour" if want_home else "week",
+                           "capacity": "contact_hours" if want_home else "beds"}
+    if chosen is None:
+        return {**out, "status": "missing", "run_id": None,
+                "how": {"method": "POST", "url": "/api/v1/runs", "body": {
+                    "kind": "equalisation", "scenario_name": scenario_name}}}
+    run_id, digest, r = chosen
+    out.update(status="current" if digest == current else "stale", run_id=run_id,
+               scenario_values=r.get("scenario"), run_scenario_name=r.get("scenario_name"))
+    if want_home:
+        hc = r["homecare"]
+        rec = next((x for x in hc.get("viability") or [] if x["provider_id"] == pid), None)
+        served = [a for a in hc.get("assignment") or [] if a["provider_id"] == pid]
+        out["served"] = sorted(served, key=lambda a: -a["contact_hours"])
+        ex = hc.get("providers") or []
+        out["exit"] = next((p for p in ex if str(p["provider_id"]) == pid), None)
+    else:
+        rec = next((x for x in r["viability"]["providers"] if str(x["provider_id"]) == pid),
+                   None)
+    if rec is None:
+        reasons = [v["label"] for v in (r.get("excluded") or {}).get("by_reason", {}).values()
+                   if pid in v["ids"]]
+        out["excluded"] = "; ".join(reasons) or "not assessed in that run"
+        return out
+    out.update(baseline=rec["baseline"], scenario=rec["scenario"],
+               cross_subsidy_lost=rec.get("cross_subsidy_lost"))
+    return out
+
+
+# -- runs by kind (web.tasks and the API) ------------------------------------------------------
+
+OPERATIONS: dict[str, Callable[..., dict[str, Any]]] = {
+    "coverage": lambda db, p, **kw: coverage(db, p.get("levers"), **kw),
+    "equalisation": lambda db, p, **kw: equalisation(db, p.get("scenario"), p.get("options"),
+                                                     scenario_name=p.get("scenario_name"), **kw),
+    "viability": lambda db, p, **kw: viability(db, p.get("scenario"),
+                                               scenario_name=p.get("scenario_name"), **kw),
+    "sweep": lambda db, p, **kw: sweep(db, p.get("scenario"), p.get("levers"),
+                                       scenario_name=p.get("scenario_name"),
+                                       **{k: v for k, v in kw.items() if k != "progress"}),
+    "montecarlo": lambda db, p, **kw: montecarlo(
+        db, p.get("scenario"), p.get("levers"), scenario_name=p.get("scenario_name"),
+        **{k: v for k, v in kw.items() if k != "progress"}),
+    "exits": lambda db, p, **kw: exits(db, p.get("scenario"), p.get("levers"),
+                                       scenario_name=p.get("scenario_name"),
+                                       **{k: v for k, v in kw.items() if k != "progress"}),
+    "fee_uplift": lambda db, p, **kw: fee_uplift(
+        db, p.get("scenario"), p.get("levers"), scenario_name=p.get("scenario_name"),
+        **{k: v for k, v in kw.items() if k != "progress"}),
+}
+RUN_KINDS = tuple(OPERATIONS)
+# What each kind's run body holds besides "kind" (the API checks it).
+RUN_FIELDS_BY_KIND: dict[str, tuple[str, ...]] = {
+    "coverage": ("levers",), "equalisation": ("scenario", "scenario_name", "options"),
+    "viability": ("scenario", "scenario_name"),
+    **{k: ("scenario", "scenario_name", "levers") for k in ("sweep", "montecarlo", "exits",
+                                                            "fee_uplift")},
+}
+
+
+def check_run(db: sqlite_utils.Database, kind: str, payload: Mapping[str, Any]
+              ) -> dict[str, Any]:
+    """Check a run's body before it is recorded; LeverError names the field that is wrong."""
+    if kind not in OPERATIONS:
+        raise registry.LeverError("kind", f"{kind!r} is not a run kind (choose from "
+                                          f"{', '.join(RUN_KINDS)})")
+    allowed = RUN_FIELDS_BY_KIND[kind]
+    unknown = [k for k in payload if k not in allowed]
+    if unknown:
+        raise registry.LeverError(unknown[0], f"not a field of a {kind} run (fields: kind, "
+                                              f"{', '.join(allowed)})")
+    out = {k: payload[k] for k in allowed if payload.get(k) is not None}
+    if "scenario_name" in out:
+        if not isinstance(out["scenario_name"], str) or not out["scenario_name"].strip():
+            raise registry.LeverError("scenario_name", "must be the name of a saved scenario")
+        out["scenario_name"] = get_scenario(db, out["scenario_name"].strip()).name
+    if "scenario" in out:
+        if not isinstance(out["scenario"], Mapping):
+            raise registry.LeverError("scenario", "must be an object of parameter values")
         try:
-            return float(v)
-        except (TypeError, ValueError):
-            return v
-
-    return {"measures": list(table.index), "columns": {
-        c: {k: num(v) for k, v in table[c].items()} for c in table.columns},
-        "input_hash": content_hash(db)}
+            check_scenario(out["scenario"])
+        except InvalidScenario as exc:
+            raise registry.LeverError("scenario", str(exc)) from None
+    if kind == "coverage":
+        check_provider_ids(db, check_coverage_levers(out.get("levers"), "levers."), "levers.")
+    elif kind == "equalisation":
+        check_equalisation_options(out.get("options"), "options.")
+    elif "levers" in out:
+        registry.check(kind, out["levers"], "levers.")
+    return out
 
 
 def run_with_progress(db: sqlite_utils.Database, run_id: int, kind: str,
                       payload: Mapping[str, Any], user: str | None = None) -> dict[str, Any]:
-    """Carry out the run `run_id` (already started as 'running') of `kind`; used by web.tasks."""
+    """Carry out the claimed run `run_id` of `kind` (web.tasks); the run records its end."""
+    if kind not in OPERATIONS:
+        run_store.fail_run(db, run_id, f"unknown run kind '{kind}'")
+        raise InvalidScenario(f"unknown run kind '{kind}' ({', '.join(RUN_KINDS)})")
+    last = [0.0]
+
     def progress(fraction: float, _message: str) -> None:
-        set_progress(db, run_id, fraction)
+        if fraction - last[0] >= 0.05 or fraction >= 1.0:
+            last[0] = fraction
+            run_store.set_progress(db, run_id, fraction)
 
-    try:
-        if kind == "coverage":
-            result = coverage(db, payload.get("levers"), user=user, progress=progress,
-                              run_id=run_id)
-        elif kind == "equalisation":
-            result = equalisation(db, payload.get("scenario"), payload.get("options"),
-                                  user=user, progress=progress, run_id=run_id,
-                                  scenario_name=payload.get("scenario_name"))
-        else:
-            raise InvalidScenario(f"unknown run kind '{kind}' (coverage, equalisation)")
-    except Exception as exc:
-        from market.errors import CareMarketError
-
-        fail_run(db, run_id, str(exc) if isinstance(exc, CareMarketError)
-                 else f"{type(exc).__name__}: {exc}")
-        raise
-    finish_run(db, run_id, result)
+    started = time.monotonic()
+    result = OPERATIONS[kind](db, payload, user=user, progress=progress, run_id=run_id)
+    result.setdefault("seconds", time.monotonic() - started)
     return result
-
-
-RUN_KINDS = ("coverage", "equalisation")

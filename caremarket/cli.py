@@ -7,14 +7,15 @@ exit code; `--json` prints exactly one JSON object on stdout.
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable
 from functools import wraps
+from importlib.metadata import entry_points
 from typing import Any
 
 import click
 
+from caremarket import jsonio
 from market.errors import CareMarketError, ImportRejected
 
 
@@ -36,24 +37,8 @@ class CliContext:
 
 
 def emit_json(obj: Any) -> None:
-    """Print one JSON object on stdout (NaN and infinities as null)."""
-    click.echo(json.dumps(_clean(obj), indent=2, default=str, allow_nan=False))
-
-
-def _clean(obj: Any) -> Any:
-    import math
-
-    import numpy as np
-
-    if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and (math.isnan(obj) or math.isinf(obj)):
-        return None
-    return obj
+    """Print one JSON object on stdout (caremarket.jsonio: NaN and infinities as null)."""
+    click.echo(jsonio.dumps(obj, indent=2))
 
 
 def reports_errors(fn: Callable) -> Callable:
@@ -101,3 +86,11 @@ from caremarket.commands import viability as viability_cmds; viability_cmds.regi
 from caremarket.commands import optimize as optimize_cmds; optimize_cmds.register(cli)  # noqa: E402, E702, I001
 from caremarket.commands import reports as reports_cmds; reports_cmds.register(cli)  # noqa: E402, E702, I001
 # --- end command registration ---
+
+# Commands of outer layers (web: `serve`) come through the `caremarket.commands` entry point, so
+# this package never imports them.
+for _ep in entry_points(group="caremarket.commands"):
+    try:
+        cli.add_command(_ep.load(), _ep.name)
+    except ImportError as _exc:  # an outer layer not installed here: its command is missing
+        print(f"warning: command '{_ep.name}' unavailable ({_exc})", file=sys.stderr)

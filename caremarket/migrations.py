@@ -107,11 +107,21 @@ def _m004_run_worker(db: sqlite_utils.Database) -> None:
     db["runs"].add_column("worker", str)
 
 
+def _m005_report_run_worker(db: sqlite_utils.Database) -> None:
+    """Report runs share the model runs' lifecycle (caremarket.runs): the process carrying one
+    out is recorded, so a restart fails those whose process is gone; `queued` is a status of
+    its own, and the user who asked for the run is kept to cap each user's queue."""
+    db["report_runs"].add_column("worker", str)
+    db["report_runs"].add_column("user", str)
+    db["report_runs"].add_column("progress", float)
+
+
 MIGRATIONS: list[Migration] = [
     (1, "market data", _m001_market),
     (2, "accounts, runs and reports", _m002_app),
     (3, "CQC locations", _m003_cqc_locations),
     (4, "run worker", _m004_run_worker),
+    (5, "report run worker", _m005_report_run_worker),
 ]
 
 
@@ -123,14 +133,19 @@ def current_version(db: sqlite_utils.Database) -> int:
 
 
 def migrate(db: sqlite_utils.Database, target: int | None = None) -> list[int]:
-    """Apply every migration above the store's version (up to `target`); return those applied."""
+    """Apply every migration the store has not recorded (up to `target`); return those applied.
+
+    A migration is applied by its number whether or not a higher one is recorded, so branches
+    that added migrations in another order still bring every store up to date.
+    """
     if "schema_migrations" not in db.table_names():
         with db.atomic():
             db["schema_migrations"].create({"version": int, "name": str, "applied_at": str},
                                            pk="version")
     applied = []
     for version, name, fn in MIGRATIONS:
-        if version <= current_version(db) or (target is not None and version > target):
+        done = {r[0] for r in db.execute("select version from schema_migrations")}
+        if version in done or (target is not None and version > target):
             continue
         with db.atomic():
             fn(db)

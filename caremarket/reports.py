@@ -30,6 +30,7 @@ from typing import Any
 
 import sqlite_utils
 
+from caremarket import formats, jsonio, paging, runs
 from caremarket.accounts import audit
 from caremarket.store import content_hash
 from caremarket.store import now as now_iso
@@ -378,15 +379,7 @@ def headline_value(headline: Mapping[str, Any], path: str) -> Any:
         if not isinstance(node, Mapping) or part not in node:
             return None
         node = node[part]
-    return _clean(node)
-
-
-def _clean(v: Any) -> Any:
-    if hasattr(v, "item") and not isinstance(v, (list, dict, str)):
-        v = v.item()
-    if isinstance(v, float) and (math.isnan(v) or math.isinf(v)):
-        return None
-    return v
+    return jsonio.clean(node)
 
 
 def _col(key: str, label: str, unit: str = "") -> dict[str, str]:
@@ -399,7 +392,7 @@ SCENARIO_COL = _col("scenario", "Scenario")
 def _table(name: str, title: str, item: str, columns: list[dict[str, str]],
            rows: list[list[Any]]) -> dict[str, Any]:
     return {"name": name, "title": title, "item": item, "columns": [SCENARIO_COL, *columns],
-            "rows": [[_clean(v) for v in r] for r in rows]}
+            "rows": [[jsonio.clean(v) for v in r] for r in rows]}
 
 
 def _not_sustainable(rec: Mapping[str, Any], kind: str, when: str) -> float:
@@ -616,7 +609,8 @@ def _run_rows(db: sqlite_utils.Database, where: str, params: list[Any], limit: i
 
 
 def claim_run(db: sqlite_utils.Database, name: str, scheduled_for: str, trigger: str,
-              started_at: str, user: str | None = None) -> int | None:
+              started_at: str, user: str | None = None, status: str = "running"
+              ) -> int | None:
     """Insert the run's row as 'running'; None when (name, scheduled_for) is taken already.
 
     The unique index on (report_name, scheduled_for) is what stops two scheduler processes
@@ -625,9 +619,10 @@ def claim_run(db: sqlite_utils.Database, name: str, scheduled_for: str, trigger:
     try:
         with db.atomic():
             cur = db.execute("insert into report_runs (report_name, scheduled_for, started_at, "
-                             "status, trigger, result) values (?, ?, ?, 'running', ?, ?)",
-                             [name, scheduled_for, started_at, trigger,
-                              json.dumps({"run_by": user})])
+                             "status, trigger, result, worker, user) values "
+                             "(?, ?, ?, ?, ?, ?, ?, ?)",
+                             [name, scheduled_for, started_at, status, trigger,
+                              json.dumps({"run_by": user}), runs.worker_id(), user])
             return int(cur.lastrowid)
     except sqlite3.IntegrityError:
         return None
@@ -642,11 +637,11 @@ def previous_run(db: sqlite_utils.Database, name: str, before_id: int) -> dict[s
 
 def begin_run(db: sqlite_utils.Database, name: str, trigger: str = "manual",
               scheduled_for: datetime | str | None = None, *, now: datetime | None = None,
-              user: str | None = None) -> int | None:
+              user: str | None = None, status: str = "running") -> int | None:
     """Claim the run of report `name` for the firing `scheduled_for` (default: this instant).
 
-    Returns the new run's id (status 'running'), or None when another process has claimed
-    that firing already.
+    Returns the new run's id (status `status`: 'queued' when a background worker will carry
+    it out), or None when another process has claimed that firing already.
     """
     get_definition(db, name)
     moment = _aware(now or datetime.now(UTC))
@@ -656,7 +651,7 @@ def begin_run(db: sqlite_utils.Database, name: str, trigger: str = "manual",
         key = stamp(scheduled_for)
     else:
         key = str(scheduled_for)
-    return claim_run(db, name, key, trigger, stamp(moment), user)
+    return claim_run(db, name, key, trigger, stamp(moment), user, status)
 
 
 def complete_run(db: sqlite_utils.Database, run_id: int, *, user: str | None = None,
@@ -670,6 +665,7 @@ def complete_run(db: sqlite_utils.Database, run_id: int, *, user: str | None = N
     row = db["report_runs"].get(run_id)
     name, trigger = row["report_name"], row["trigger"]
     clock0 = time.monotonic()
+    runs.mark_running(db, run_id, "report_runs")
 
     def finished() -> str:
         if started is None:
@@ -679,7 +675,7 @@ def complete_run(db: sqlite_utils.Database, run_id: int, *, user: str | None = N
     try:
         report = compute_report(db, get_definition(db, name), user=user or trigger)
     except Exception as exc:
-        message = str(exc) if isinstance(exc, CareMarketError) else f"{type(exc).__name__}: {exc}"
+        message = runs.user_message(exc)
         with db.atomic():
             db["report_runs"].update(run_id, {"status": "failed", "error": message,
                                               "finished_at": finished()})
@@ -730,23 +726,10 @@ def list_runs(db: sqlite_utils.Database, name: str | None = None, page: int = 1,
               per_page: int = 50) -> dict[str, Any]:
     """The runs of report `name` (all reports when None), newest first, paginated."""
     where, params = ("report_name = ?", [name]) if name else ("1 = 1", [])
-    page, per_page = max(1, int(page)), max(1, min(int(per_page), 500))
     total = db.execute(f"select count(*) from report_runs where {where}", params).fetchone()[0]
-    pages = max(1, math.ceil(total / per_page))
-    return {"items": _run_rows(db, where, params, per_page, (page - 1) * per_page),
-            "page": page, "per_page": per_page, "total": total, "pages": pages,
-            "next_page": page + 1 if page < pages else None}
-
-
-def mark_interrupted(db: sqlite_utils.Database, older_than: timedelta,
-                     at: datetime | None = None) -> int:
-    """Mark runs left 'running' for longer than `older_than` as failed; return how many."""
-    cutoff = stamp(_aware(at or datetime.now(UTC)) - older_than)
-    with db.atomic():
-        cur = db.execute("update report_runs set status = 'failed', error = 'interrupted: the "
-                         "process running it stopped', finished_at = ? where status = "
-                         "'running' and started_at < ?", [now_iso(), cutoff])
-    return cur.rowcount
+    return paging.paginate(total, lambda limit, offset: _run_rows(db, where, params, limit,
+                                                                  offset),
+                           {"page": page, "per_page": per_page}, 50)
 
 
 # -- changes ---------------------------------------------------------------------------------
@@ -1017,9 +1000,7 @@ SHEETS = {"classes": "Classes", "rurality": "By rurality", "groups": "By group",
           "care_homes": "Care homes", "homecare_providers": "Home-care providers",
           "unmet_zones": "Unmet hours by zone", "uncertainty": "Uncertainty",
           "sweep": "Take-up sweep"}
-NUMBER_FORMATS = {"GBP a year": "#,##0", "GBP a week": "#,##0.00", "share": "0.0%",
-                  "hours a week": "#,##0.0", "beds": "#,##0", "homes": "#,##0",
-                  "providers": "#,##0"}
+NUMBER_FORMATS = {u: formats.xlsx_format(u) for u in formats.UNIT_STYLE}
 
 
 def _sheet(wb, title: str, header: Sequence[str], rows: Iterable[Sequence[Any]],

@@ -4,7 +4,7 @@ Built from the public files in `../shared/data/devon/` (ONS population-weighted 
 centroids, the ONS 2021 rural-urban classification, people aged 50-84 per LSOA, the IMD 2025
 file for LSOA names and districts, the 18 community diagnostic centre sites, and Valhalla car
 minutes from every LSOA to every site). Nothing is copied into the project: `write_devon`
-writes import files from those sources and `load_devon` imports them into a store through the
+writes import files from those sources and `caremarket.cases.load_devon` imports them into a store through the
 ordinary importers (the wide travel matrix as published: rows and columns by name), so the
 coverage LP, the map and the pages can show a real county.
 
@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import re
-import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -105,17 +104,6 @@ def write_devon(source: str | Path, outdir: str | Path) -> dict[str, Path]:
         frame.to_csv(path, index=False)
         paths[kind] = path
     return paths
-
-
-def load_devon(db, source: str | Path, user: str = "devon") -> list:
-    """Import the Devon case into `db` through the ordinary importers; return the summaries."""
-    from caremarket.importers import import_file
-
-    with tempfile.TemporaryDirectory(prefix="caremarket-devon-") as tmp:
-        paths = write_devon(source, tmp)
-        return [import_file(db, kind, paths[kind], user=user,
-                            display_name=Path(paths[kind]).name)
-                for kind in ("zones", "homecare-providers", "travel")]
 
 
 def main() -> None:

@@ -6,7 +6,7 @@ few home-care agencies reach. No real data is committed; every figure is drawn f
 `random.Random`/NumPy generator with ranges taken from the published figures of methodology
 section 8 (fees, self-funder shares, costs), so the same seed always gives the same market.
 
-Usage: `python -m data.generate OUTDIR [--seed 42]` writes the CSVs; `load_sample(db)` imports
+Usage: `python -m data.generate OUTDIR [--seed 42]` writes the CSVs; `caremarket.cases.load_sample(db)` imports
 them into a store through the ordinary importers, so the sample passes the same validation as a
 commissioner's own files.
 """
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -264,25 +263,6 @@ def write_sample(outdir: str | Path, seed: int = 42) -> dict[str, Path]:
         frame.to_csv(path, index=False)
         paths[kind] = path
     return paths
-
-
-def load_sample(db, seed: int = 42, user: str = "sample", report: bool = True) -> list:
-    """Import the sample market into `db` through the ordinary importers; return the summaries.
-
-    With `report`, also save the sample scenarios and weekly fee-impact report definition and
-    run that report once, so a new user sees a report at once (caremarket.reports).
-    """
-    from caremarket.importers import import_file
-
-    with tempfile.TemporaryDirectory(prefix="caremarket-sample-") as tmp:
-        paths = write_sample(tmp, seed)
-        summaries = [import_file(db, kind, paths[kind], user=user,
-                                 display_name=f"sample/{kind}.csv") for kind in ORDER]
-    if report:
-        from caremarket.reports import add_sample_report
-
-        add_sample_report(db, user)
-    return summaries
 
 
 def main() -> None:

@@ -154,9 +154,9 @@ def _coerce(raw: pd.Series, f: Field, file: str | None,
         return values, problems
     if f.kind == "bool":
         low = text.str.lower()
-        values = pd.Series(np.where(low.isin(TRUE_WORDS), True,
-                                    np.where(low.isin(FALSE_WORDS), False, None)),
-                           index=raw.index, dtype="object")
+        values = pd.Series(None, index=raw.index, dtype="object")
+        values[low.isin(TRUE_WORDS)] = True
+        values[low.isin(FALSE_WORDS)] = False
         bad = values.isna() & ~blank
         report(bad, lambda v: f"'{v}' is not yes/no or true/false ({f.label})")
         return values, problems

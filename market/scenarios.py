@@ -1,4 +1,5 @@
-"""Named scenarios as values: compare them side by side and sweep one parameter's range.
+"""Named scenarios as values, and sweeps of one parameter over its range (the side-by-side
+comparison of saved scenarios is `caremarket.analyses.compare_scenarios`).
 
 A `Scenario` is a name, a description and a mapping of parameter to value; it never changes the
 baseline (`run` applies it to a copy of the baseline parameters). Storing scenarios is the
@@ -15,14 +16,14 @@ the break-even LA fee.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from market.equalisation import Baseline, run
+from market.equalisation import Baseline
 from market.errors import InvalidInput, InvalidScenario
 from market.parameters import ParameterSet
 from market.viability import CLASSES, LEVERS, check_scenario, evaluate, home_arrays, levers
@@ -52,40 +53,6 @@ class Scenario:
     def from_dict(cls, data: Mapping[str, Any]) -> Scenario:
         return cls(data["name"], data.get("values") or data.get("params") or {},
                    data.get("description") or "")
-
-
-def compare(baseline: Baseline, scenarios: Sequence[Scenario | Mapping[str, Any]]
-            ) -> pd.DataFrame:
-    """Return the headline figures of each scenario side by side (one column per scenario).
-
-    The first column is the baseline. Rows: the levers, providers and capacity per class,
-    cross-subsidy, cross-subsidy lost, revenue, extra LA spend a year.
-    """
-    cols: dict[str, dict[str, Any]] = {}
-    first = run(baseline, {})
-    cols["baseline"] = _headline(first.summary(), first.params, before=True)
-    for i, sc in enumerate(scenarios):
-        if not isinstance(sc, Scenario):
-            sc = Scenario(f"scenario {i + 1}", sc)
-        res = run(baseline, sc.values)
-        name = sc.name if sc.name not in cols else f"{sc.name} ({i + 1})"
-        cols[name] = _headline(res.summary(), res.params, before=False)
-    return pd.DataFrame(cols)
-
-
-def _headline(summary: Mapping[str, Any], params: ParameterSet, before: bool) -> dict[str, Any]:
-    when = "before" if before else "after"
-    cap = "beds" if "beds" in summary else "contact_hours"
-    out: dict[str, Any] = {k: params[k] for k in LEVERS}
-    for c in CLASSES:
-        out[f"providers_{c.replace(' ', '_')}"] = summary["providers_by_class"][when][c]
-        out[f"{cap}_{c.replace(' ', '_')}"] = summary[f"{cap}_by_class"][when][c]
-    out["cross_subsidy"] = summary[f"cross_subsidy_{when}"]
-    out["cross_subsidy_lost"] = 0.0 if before else summary["cross_subsidy_lost"]
-    out["revenue"] = summary[f"revenue_{when}"]
-    out["surplus_after_capital"] = summary[f"surplus_after_capital_{when}"]
-    out["extra_la_spend"] = 0.0 if before else summary["extra_la_spend"]
-    return out
 
 
 # --------------------------------------------------------------------------------------------

@@ -37,8 +37,8 @@ def db(db_path: Path):
 @pytest.fixture(scope="session")
 def sample_db_file(tmp_path_factory) -> Path:
     """One store with the sample market, built once per session; copy it before writing."""
+    from caremarket.cases import load_sample
     from caremarket.store import open_store
-    from data.generate import load_sample
 
     path = tmp_path_factory.mktemp("sample") / "sample.db"
     store = open_store(path)

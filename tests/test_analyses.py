@@ -20,7 +20,7 @@ def test_coverage_run_is_recorded_with_levers_parameters_and_input_hash(sample_d
     r = analyses.coverage(sample_db, {"max_minutes": 30, "variant": "fair"})
     run = get_run(sample_db, r["run_id"])
     assert run["status"] == "done" and run["kind"] == "coverage"
-    assert run["params"]["max_minutes"] == 30 and run["params"]["variant"] == "fair"
+    assert run["params"]["levers"]["max_minutes"] == 30 and run["params"]["levers"]["variant"] == "fair"
     assert {p["name"] for p in run["parameters"]} >= {"visit_minutes", "care_worker_hourly_wage"}
     assert run["input_hash"] == content_hash(sample_db) == r["input_hash"]
     assert run["result"]["unmet_hours"] == pytest.approx(r["unmet_hours"])
@@ -88,7 +88,7 @@ def test_equalisation_headline_is_the_viability_summary(sample_db):
 
 
 def test_bad_levers_and_an_empty_store_get_clear_errors(sample_db, db):
-    with pytest.raises(InvalidScenario, match="unknown coverage option"):
+    with pytest.raises(InvalidScenario, match="not a lever of coverage"):
         analyses.coverage(sample_db, {"max_minuts": 30})
     with pytest.raises(InvalidScenario, match="variant"):
         analyses.coverage(sample_db, {"variant": "best"})

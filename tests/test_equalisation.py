@@ -10,7 +10,7 @@ import pytest
 from market.equalisation import Baseline, run
 from market.errors import InvalidScenario, UnknownEntity
 from market.homecare import homecare_baseline, run_homecare
-from market.scenarios import Scenario, compare, sweep, tipping_points
+from market.scenarios import Scenario, sweep, tipping_points
 from market.viability import assess
 
 BASE = {"occupancy": 0.9, "self_funder_fee": 1100, "la_fee": 800,
@@ -128,13 +128,23 @@ def test_sweep_refuses_out_of_range_values(baseline):
         sweep(baseline, "wage", [1.0])
 
 
-def test_compare_side_by_side(baseline):
-    table = compare(baseline, [Scenario("half", {"take_up": 0.5}),
-                               Scenario("full", {"take_up": 1.0, "la_fee_change": 0.1})])
-    assert list(table.columns) == ["baseline", "half", "full"]
-    assert table.loc["cross_subsidy", "half"] == pytest.approx(
-        table.loc["cross_subsidy", "baseline"] / 2)
-    assert table.loc["take_up", "full"] == 1.0
+def test_compare_side_by_side(db):
+    """The comparison (caremarket.analyses.compare_scenarios) on the hand-checked homes: the
+    baseline is the market at default levers; half take-up halves the cross-subsidy."""
+    from caremarket.analyses import Market, compare_scenarios
+    from caremarket.scenario_store import save_scenario
+
+    save_scenario(db, Scenario("half", {"take_up": 0.5}))
+    save_scenario(db, Scenario("full", {"take_up": 1.0, "la_fee_change": 0.1}))
+    market = Market.from_frames("homes", care_homes=HOMES)
+    market.scenarios_db = db
+    out = compare_scenarios(market, ["half", "full"])
+    cols = out["columns"]
+    assert list(cols) == ["baseline", "half", "full"]
+    assert cols["half"]["cross_subsidy"] == pytest.approx(cols["baseline"]["cross_subsidy"] / 2)
+    assert cols["full"]["take_up"] == 1.0
+    assert out["differences"]["half"]["cross_subsidy"] == pytest.approx(
+        -cols["baseline"]["cross_subsidy"] / 2)
 
 
 def test_scenario_values_are_checked():

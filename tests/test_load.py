@@ -23,7 +23,8 @@ def test_fifty_concurrent_api_clients_get_no_errors(sample_db_file, tmp_path):
     token, _ = accounts.create_token(store, email_for("analyst"))
     provider = next(store["care_homes"].rows)["provider_id"]
     store.close()
-    app = create_app({"DATABASE": str(path), "SECRET_KEY": "load", "SCHEDULER_ENABLED": False})
+    app = create_app({"DATABASE": str(path), "SECRET_KEY": "load", "SCHEDULER_ENABLED": False,
+                      "RUNS_PER_USER": 10_000})
     # a light run (no Monte Carlo, no home-care LP) so the queue drains quickly
     light = {"kind": "equalisation", "scenario": {"take_up": 0.5},
              "options": {"montecarlo_draws": 0, "homecare": False}}

@@ -78,7 +78,7 @@ def test_coverage_errors_exit_nonzero_with_where_and_what(runner, small_csvs):
     assert "travel.csv" in result.output and "row 4" in result.output
     assert "cannot be negative" in result.output
     result = runner.invoke(cli, args[:7] + ["--capacity", "Z=5"])
-    assert result.exit_code == 1 and "unknown provider" in result.output
+    assert result.exit_code == 1 and "unknown home-care provider" in result.output
     zones = small_csvs / "bad_zones.csv"
     zones.write_text("zone_id,demand_hours\nA,lots\n")
     result = runner.invoke(cli, ["--db", str(small_csvs / "x.db"), "coverage", "--zones",
@@ -97,7 +97,7 @@ def test_coverage_on_the_store_records_the_run(runner, sample_db, tmp_path):
     assert run["input_hash"] == content_hash(sample_db)
     assert run["result"]["unmet_hours"] == pytest.approx(d["unmet_hours"])
     assert any(p["name"] == "visit_minutes" for p in run["parameters"])
-    assert run["params"]["max_providers_per_zone"] == 20
+    assert run["params"]["levers"]["max_providers_per_zone"] == 20
     assert d["demand_hours"] > 0 and 0 < d["coverage"] <= 1
     text = runner.invoke(cli, ["--db", path, "coverage"])
     assert text.exit_code == 0 and f"run {d['run_id'] + 1}" in text.output

@@ -162,6 +162,15 @@ def test_a_care_home_page_shows_its_viability_now_and_under_the_latest_scenario(
     save_scenario(store, Scenario("full take-up", {"take_up": 1.0}), user="test")
     html = client.get("/providers/CH001").get_data(as_text=True)
     assert "under “full take-up”" in text_of(html)  # the most recently saved is current
+    # no run of it yet: the page says so (it solves no model in a request) ...
+    assert "No equalisation run of “full take-up”" in text_of(html)
+    assert 'id="viability-table"' not in html
+    # ... and shows the figures of the run once there is one
+    from caremarket import analyses
+
+    analyses.equalisation(store, scenario_name="full take-up",
+                          options={"montecarlo_draws": 0, "homecare": False})
+    html = client.get("/providers/CH001").get_data(as_text=True)
     rec = next(r for r in run(care_home_baseline(store), {"take_up": 1.0}).provider_records()
                if r["provider_id"] == "CH001")
     table = element(html, "viability-table")
@@ -184,14 +193,14 @@ def test_a_home_care_page_shows_the_zones_it_serves(client, store):
 
     login(client, "viewer")
     html = client.get("/providers/HC001").get_data(as_text=True)
-    model, _, _ = build_coverage_model(store, {})
+    model, _, _, _ = build_coverage_model(store, {})
     model.solve("auto")
     served = model.assignment[model.assignment["provider_id"] == "HC001"]
     table = text_of(element(html, "zones-served"))
     for zone_id in served["zone_id"]:
         assert zone_id in table
-    row = model.providers.set_index("provider_id").loc["HC001"]
-    assert data_value(html, "utilisation") == pytest.approx(row["utilisation"])
+    # read from the equalisation run (the sample report's), not solved in the request
+    assert data_value(html, "contact_hours") == pytest.approx(served["contact_hours"].sum())
     assert re.search(r'data-measure="class">.*?(sustainable|at risk|unviable)',
                      element(html, "viability-table"), re.S)
 
@@ -506,15 +515,16 @@ def test_token_and_user_pages(client, store):
 
 
 def test_numbers_read_as_a_commissioner_expects():
-    from web.pages import fmt_lever, fmt_money, fmt_num, fmt_pct
+    from caremarket.formats import money, number, parameter, pct
 
-    assert fmt_num(1234567.4) == "1,234,567" and fmt_num(2.345, 1) == "2.3"
-    assert fmt_num(None) == fmt_num(float("nan")) == "–" and fmt_num(-0.2) == "0"
-    assert fmt_money(1234.5, 2) == "£1,234.50" and fmt_money(-20) == "−£20"
-    assert fmt_pct(0.8412) == "84.1%" and fmt_pct(-0.05, 0, signed=True) == "−5%"
-    assert fmt_lever(0.6, "take_up") == "60%" and fmt_lever(0.05, "la_fee_change") == "+5%"
-    assert fmt_lever(0.0, "cost_change") == "0%" and fmt_lever(-0.05, "occupancy_change") == \
+    assert number(1234567.4) == "1,234,567" and number(2.345, 1) == "2.3"
+    assert number(None) == number(float("nan")) == "–" and number(-0.2) == "0"
+    assert money(1234.5, 2) == "£1,234.50" and money(-20) == "−£20"
+    assert pct(0.8412) == "84.1%" and pct(-0.05, 0, signed=True) == "−5%"
+    assert parameter(0.6, "take_up") == "60%" and parameter(0.05, "la_fee_change") == "+5%"
+    assert parameter(0.0, "cost_change") == "0%" and parameter(-0.05, "occupancy_change") == \
         "−5.0 pts"
+    assert parameter(12.71, "care_worker_hourly_wage") == "£12.71"
 
 
 def test_a_coverage_run_recorded_by_the_cli_shows_on_the_map_and_its_page(app, client):

@@ -5,7 +5,7 @@ trigger modules; the `clock` fixture replaces them (and the job's own clock) wit
 is APScheduler's BaseScheduler without a thread: `tick()` does what the background thread does
 when it wakes up, with the jobs run in the calling thread (DebugExecutor). Everything else (job
 store on the store's SQLite file, job defaults, syncing, the job itself, the claim) is the
-production code of `web.scheduler` and `caremarket.reports`.
+production code of `caremarket.scheduler` and `caremarket.reports`.
 """
 
 from __future__ import annotations
@@ -29,11 +29,11 @@ from apscheduler.executors.debug import DebugExecutor
 from apscheduler.schedulers.base import BaseScheduler
 
 from caremarket import reports as R
+from caremarket import scheduler as ws
 from caremarket.scenario_store import get_scenario, save_scenario
 from caremarket.store import open_store
 from market.scenarios import Scenario
 from tests.conftest import ROOT
-from web import scheduler as ws
 
 SCENARIO = R.SAMPLE_SCENARIOS[0][0]
 MON_0500 = datetime(2025, 1, 6, 5, 0, tzinfo=UTC)  # winter: London time is UTC
@@ -288,7 +288,7 @@ import apscheduler.executors.base as e, apscheduler.schedulers.base as b
 import apscheduler.triggers.interval as i
 from apscheduler.events import EVENT_JOB_EXECUTED
 from tests.test_scheduler import Clock, ManualScheduler, fake_datetime
-import web.scheduler as ws
+import caremarket.scheduler as ws
 from caremarket import reports
 clock = Clock(at)
 b.datetime = e.datetime = i.datetime = fake_datetime(clock)

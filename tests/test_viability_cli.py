@@ -49,7 +49,7 @@ def test_viability_json_on_the_worked_example(runner, tmp_path, homes_csv):
     assert s["cross_subsidy_before"] == pytest.approx(308_880.0)
     assert s["cross_subsidy_after"] == pytest.approx(106_563.6)
     assert s["extra_la_spend"] > 0
-    assert out["excluded"][0]["provider_id"] == "H2"
+    assert out["excluded_records"][0]["provider_id"] == "H2"
     assert out["run_id"] is None  # a file run is not recorded
 
 
@@ -94,7 +94,7 @@ def test_store_run_is_recorded_with_parameters(runner, sample_path):
     assert res.exit_code == 0, res.output
     out = json.loads(res.output)
     assert out["source"] == "store" and out["run_id"]
-    assert out["summary"]["providers"] + len(out["excluded"]) == 150
+    assert out["summary"]["providers"] + out["excluded"]["total"] == 150
     from caremarket.runs import get_run
     from caremarket.store import open_store
 
@@ -102,7 +102,8 @@ def test_store_run_is_recorded_with_parameters(runner, sample_path):
     run = get_run(db, out["run_id"])
     db.close()
     assert run["kind"] == "viability" and run["input_hash"] == out["input_hash"]
-    assert run["params"] == {"take_up": 0.4}
+    assert run["params"]["scenario"] == {"take_up": 0.4}  # the levers as asked
+    assert run["params"]["options"]["montecarlo_draws"] == 0  # and every option as used
     assert any(p["name"] == "take_up" and p["value"] == 0.4 for p in run["parameters"])
 
 

@@ -46,6 +46,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         WTF_CSRF_TIME_LIMIT=None,
         MAX_CONTENT_LENGTH=64 * 1024 * 1024,
         RUN_WORKERS=2,
+        RUNS_PER_USER=4,  # queued or running runs (model and report) one user may have
         SCHEDULER_ENABLED=True,
         JSON_SORT_KEYS=False,
     )

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import inspect
 import json
-import math
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -26,8 +25,9 @@ from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
-from caremarket import accounts, analyses, importers, scenario_store
+from caremarket import accounts, analyses, importers, jsonio, paging, scenario_store
 from caremarket.runs import get_run
+from market import levers as levers_registry
 from market.errors import (
     CareMarketError,
     ImportRejected,
@@ -75,21 +75,8 @@ def bad_request(field: str, message: str) -> ApiError:
     return ApiError(400, "bad_request", f"{field}: {message}", {"field": field})
 
 
-def _clean(obj: Any) -> Any:
-    """JSON-ready: NaN and infinities as null, NumPy scalars as Python ones."""
-    if isinstance(obj, Mapping):
-        return {str(k): _clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
-    if hasattr(obj, "item") and type(obj).__module__ == "numpy":
-        obj = obj.item()
-    if isinstance(obj, float) and (math.isnan(obj) or math.isinf(obj)):
-        return None
-    return obj
-
-
 def json_response(obj: Any, status: int = 200, headers: dict[str, str] | None = None):
-    body = json.dumps(_clean(obj), default=str, allow_nan=False)
+    body = jsonio.dumps(obj)
     resp = current_app.response_class(body, status=status, mimetype="application/json")
     for k, v in (headers or {}).items():
         resp.headers[k] = v
@@ -242,14 +229,8 @@ def _checked(field: str, check: Callable[..., Any], *args: Any) -> Any:
 
 def paginate_list(items: list[dict[str, Any]], args: Mapping[str, Any],
                   per_page: int = 100) -> dict[str, Any]:
-    """The pagination shape of web.queries.paginate over an in-memory list."""
-    page = max(1, min(int(args.get("page", 1)), 1_000_000_000))
-    per_page = max(1, min(int(args.get("per_page", per_page)), 1000))
-    total = len(items)
-    pages = max(1, math.ceil(total / per_page))
-    return {"items": items[(page - 1) * per_page: page * per_page], "page": page,
-            "per_page": per_page, "total": total, "pages": pages,
-            "next_page": page + 1 if page < pages else None}
+    """A page of an in-memory list (caremarket.paging, the one pagination helper)."""
+    return paging.paginate_list(items, args, per_page)
 
 
 def _audit(action: str, target: str | None, detail: Any = None) -> None:
@@ -298,9 +279,16 @@ def providers():
 
 
 @bp.get("/providers/<provider_id>")
+@doc(query={"scenario": ("string", "a saved scenario: viability under it too")})
 def provider(provider_id: str):
-    """Get one provider with its stored record, fee rates and travel times."""
-    return json_response(queries.provider(get_db(), provider_id))
+    """Get one provider with its stored record, fee rates, travel times and viability.
+
+    `viability.now` and (with ?scenario=NAME) `viability.scenario` are read from the latest
+    equalisation run of that scenario: `status` current, stale (the data changed since) or
+    missing (start one with POST /api/v1/runs {"kind": "equalisation", "scenario_name": NAME}).
+    """
+    return json_response(queries.provider(get_db(), provider_id,
+                                          request.args.get("scenario") or None))
 
 
 @bp.get("/zones")
@@ -347,6 +335,8 @@ def parameters():
         "parameters": defaults().to_records(),
         "coverage_levers": analyses.COVERAGE_LEVERS,
         "equalisation_options": analyses.EQUALISATION_OPTIONS,
+        "levers": {op: [lv.to_dict() for lv in lvs]
+                   for op, lvs in levers_registry.OPERATIONS.items()},
         "run_kinds": list(analyses.RUN_KINDS),
         "import_kinds": [{"name": k.name, "description": k.description}
                          for k in importers.KINDS.values()],
@@ -445,34 +435,46 @@ RUN_FIELDS = ("id", "kind", "status", "progress", "params", "input_hash", "user"
               "finished_at", "error")
 
 
+def run_body_schema() -> dict[str, Any]:
+    """The body of POST /runs: one schema per run kind, every lever with its range
+    (market.levers, the registry the CLI, the pages and the validation use too)."""
+    scenario = {"type": "object", "description": "parameter -> value (the scenario levers "
+                "and any other model parameter)",
+                "properties": {lv.name: lv.schema() for lv in levers_registry.SCENARIO},
+                "additionalProperties": {"type": "number"}}
+    name = {"type": "string", "minLength": 1, "description": "a saved scenario, run exactly "
+            "as saved (scenario values, if given too, override it)"}
+    fields = {"levers": None, "options": levers_registry.json_schema("equalisation"),
+              "scenario": scenario, "scenario_name": name}
+    variants = []
+    for kind in analyses.RUN_KINDS:
+        props: dict[str, Any] = {"kind": {"const": kind}}
+        for f in analyses.RUN_FIELDS_BY_KIND[kind]:
+            props[f] = levers_registry.json_schema(kind) if f == "levers" else fields[f]
+        variants.append({"type": "object", "title": kind, "required": ["kind"],
+                         "additionalProperties": False, "properties": props})
+    return {"required": True, "content": {"application/json": {"schema": {
+        "oneOf": variants, "discriminator": {"propertyName": "kind"}}}}}
+
+
 @bp.post("/runs")
 @requires("analyst")
-@doc(body=_json_body({"kind": {"type": "string", "enum": list(analyses.RUN_KINDS)},
-                      "levers": {"type": "object", "description": "coverage levers"},
-                      "scenario": {"type": "object", "description": "parameter -> value"},
-                      "scenario_name": {"type": "string", "description": "a saved scenario"},
-                      "options": {"type": "object", "description": "equalisation options"}},
-                     ["kind"]), status=202)
+@doc(body=run_body_schema, status=202)
 def start_run():
-    """Start a coverage or equalisation run in the background; poll its URL for the result."""
+    """Start a run of any kind in the background; poll its URL for the result.
+
+    Kinds: coverage (levers), equalisation (scenario or scenario_name, options), viability,
+    sweep, montecarlo, exits, fee_uplift (scenario or scenario_name, levers). A saved scenario
+    named by `scenario_name` runs exactly as saved. A user may have at most
+    RUNS_PER_USER runs queued or running (429 past it).
+    """
     body = _body()
     kind = body.get("kind")
-    if kind not in analyses.RUN_KINDS:
-        raise bad_request("kind", f"{kind!r} is not a run kind (choose from "
-                                  f"{', '.join(analyses.RUN_KINDS)})")
-    allowed = {"coverage": {"kind", "levers"},
-               "equalisation": {"kind", "scenario", "scenario_name", "options"}}[kind]
-    unknown = sorted(set(body) - allowed)
-    if unknown:
-        raise bad_request(unknown[0], f"not a field of a {kind} run (fields: "
-                                      f"{', '.join(sorted(allowed))})")
-    if kind == "coverage":
-        levers = _object(body, "levers")
-        checked = _checked("levers", analyses.check_coverage_levers, levers)
-        _checked("levers", analyses.check_provider_ids, get_db(), checked)
-        payload: dict[str, Any] = {"levers": levers}
-    else:
-        payload = _equalisation_payload(body)
+    try:
+        payload = analyses.check_run(get_db(), kind, {k: v for k, v in body.items()
+                                                      if k != "kind"})
+    except levers_registry.LeverError as exc:
+        raise bad_request(exc.field, exc.reason) from None
     run_id = tasks.submit(kind, payload, actor())
     _audit("run.start", f"{kind} #{run_id}", payload)
     run = get_run(get_db(), run_id) or {}
@@ -481,27 +483,9 @@ def start_run():
                          {"Location": url})
 
 
-def _equalisation_payload(body: Mapping[str, Any]) -> dict[str, Any]:
-    from market.viability import check_scenario
-
-    name = body.get("scenario_name")
-    if name is not None and body.get("scenario") is not None:
-        raise bad_request("scenario_name", "give either scenario or scenario_name, not both")
-    if name is not None:
-        if not isinstance(name, str) or not name.strip():
-            raise bad_request("scenario_name", "must be the name of a saved scenario")
-        values = dict(scenario_store.get_scenario(get_db(), name.strip()).values)
-        name = name.strip()
-    else:
-        values = _checked("scenario", check_scenario, _object(body, "scenario"))
-    options = _object(body, "options")
-    _checked("options", analyses.check_equalisation_options, options)
-    return {"scenario": values, "options": options, "scenario_name": name}
-
-
 @bp.get("/runs")
-@doc(query={"kind": ("string", "coverage or equalisation"),
-            "status": ("string", "running, done or failed"), **PAGING})
+@doc(query={"kind": ("string", "a run kind: " + ", ".join(analyses.RUN_KINDS)),
+            "status": ("string", "queued, running, done or failed"), **PAGING})
 def runs():
     """List runs, newest first, without their results."""
     args = _args()
@@ -569,7 +553,7 @@ _ERROR_SCHEMA = {
                              "properties": {"status": {"type": "integer"},
                                             "code": {"type": "string"},
                                             "message": {"type": "string"},
-                                            "details": {"nullable": True}}}}}
+                                            "details": {}}}}}
 
 
 def openapi_path(rule: str) -> tuple[str, list[dict[str, Any]]]:
@@ -581,7 +565,7 @@ def openapi_path(rule: str) -> tuple[str, list[dict[str, Any]]]:
 
 
 def openapi_document(app: Flask) -> dict[str, Any]:
-    """An OpenAPI 3.0 document of every rule under /api/v1 in `app.url_map`."""
+    """An OpenAPI 3.1 document of every rule under /api/v1 in `app.url_map`."""
     paths: dict[str, dict[str, Any]] = {}
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
         if not rule.rule.startswith(PREFIX + "/"):
@@ -612,6 +596,8 @@ def openapi_document(app: Flask) -> dict[str, Any]:
                 op["x-required-role"] = role
                 op["responses"]["403"] = {"$ref": "#/components/responses/Error"}
             body = getattr(view, "api_body", None)
+            if callable(body):  # built from the lever registry when the document is asked for
+                body = body()
             if body and method in ("POST", "PUT", "PATCH"):
                 op["requestBody"] = body
             paths.setdefault(path, {})[method.lower()] = op
@@ -622,7 +608,7 @@ def openapi_document(app: Flask) -> dict[str, Any]:
     except Exception:  # noqa: BLE001 - not installed as a distribution: the API's own number
         api_version = "1"
     return {
-        "openapi": "3.0.3",
+        "openapi": "3.1.0",
         "info": {"title": "caremarket API", "version": api_version,
                  "description": "Adult social care market-shaping: providers, zones, fees, "
                                 "coverage and equalisation runs, imports. Every route needs a "
@@ -644,5 +630,5 @@ def openapi_document(app: Flask) -> dict[str, Any]:
 
 @bp.get("/openapi.json")
 def openapi():
-    """Get the OpenAPI 3.0 document of this API (every route under /api/v1)."""
+    """Get the OpenAPI 3.1 document of this API (every route under /api/v1)."""
     return json_response(openapi_document(current_app))

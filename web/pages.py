@@ -16,13 +16,13 @@ from typing import Any
 
 from flask import Blueprint, abort, render_template, request
 
-from caremarket import analyses
+from caremarket import analyses, formats, paging
 from caremarket.importers import KINDS
 from caremarket.runs import get_run
 from caremarket.scenario_store import get_scenario, list_scenarios
-from caremarket.store import frame
-from market.errors import CareMarketError, ImportRejected, InvalidInput, Problem, UnknownEntity
-from market.parameters import ParameterSet
+from market import levers as levers_registry
+from market.errors import CareMarketError, ImportRejected, Problem, UnknownEntity
+from market.parameters import RURALITY_CLASSES, ParameterSet
 from market.viability import LEVERS
 from web import queries, uploads
 from web.auth import actor, requires
@@ -35,14 +35,7 @@ bp = Blueprint("pages", __name__)
 RUN_KEYS = ("id", "kind", "status", "progress", "params", "input_hash", "user", "created_at",
             "finished_at", "error", "parameters", "result")
 CLASSES = ("sustainable", "at risk", "unviable")
-# The equalisation sliders: parameter, low, high, step (the ranges a commissioner explores;
-# the parameters themselves accept wider values through the API).
-SLIDERS = (("take_up", 0.0, 1.0, 0.01), ("convergence", 0.0, 1.0, 0.01),
-           ("la_fee_change", -0.2, 0.5, 0.01), ("cost_change", -0.2, 0.5, 0.01),
-           ("occupancy_change", -0.2, 0.1, 0.01))
-LEVER_TITLES = {"take_up": "Take-up", "convergence": "Convergence",
-                "la_fee_change": "LA fee change", "cost_change": "Cost change",
-                "occupancy_change": "Occupancy change"}
+LEVER_TITLES = {lv.name: lv.label for lv in levers_registry.SCENARIO}
 FUNDERS = {"la": "LA", "self": "self-funder", "nhs": "NHS"}
 MAP_MEASURES = {
     "demand_hours": ("Demand (contact hours a week)", "store"),
@@ -51,7 +44,7 @@ MAP_MEASURES = {
     "cost_per_contact_hour": ("Cost of care per contact hour (£)", "coverage"),
     "beds_at_risk": ("Beds at risk or unviable under the scenario", "equalisation"),
 }
-RURALITY_ORDER = ("urban", "town", "village", "sparse")
+RURALITY_ORDER = RURALITY_CLASSES
 # The rows of market.scenarios.compare, as a commissioner reads them.
 COMPARE_LABELS = {
     "take_up": "Take-up: self-funders at the LA rate", "convergence": "Convergence of the "
@@ -64,59 +57,19 @@ COMPARE_LABELS = {
     "after capital a year", "extra_la_spend": "Extra LA spend a year to break even"}
 
 
-# -- number formats (templates) ---------------------------------------------------------------
+# -- number formats (templates): caremarket.formats, the one formatter ------------------------
 
-
-def _finite(v: Any) -> float | None:
-    if v is None or isinstance(v, bool):
-        return None
-    try:
-        f = float(v)
-    except Exception:  # noqa: BLE001 - text, Undefined, anything not a number: no figure
-        return None
-    return f if math.isfinite(f) else None
-
-
-@bp.app_template_filter("num")
-def fmt_num(v: Any, dp: int = 0) -> str:
-    """1234.5 -> '1,235'; None -> an en dash."""
-    f = _finite(v)
-    if f is None:
-        return "–"
-    text = f"{f:,.{dp}f}"
-    return "0" if text in ("-0", "-0.0") and dp == 0 else text.replace("-", "−")
-
-
-@bp.app_template_filter("money")
-def fmt_money(v: Any, dp: int = 0) -> str:
-    """1234.5 -> '£1,235'; -20 -> '−£20'."""
-    f = _finite(v)
-    if f is None:
-        return "–"
-    text = f"£{abs(f):,.{dp}f}"
-    return ("−" + text) if f < 0 and text.strip("£0.,") else text
-
-
-@bp.app_template_filter("pct")
-def fmt_pct(v: Any, dp: int = 1, signed: bool = False) -> str:
-    """0.8412 -> '84.1%' (a share shown as a percentage)."""
-    f = _finite(v)
-    if f is None:
-        return "–"
-    text = f"{100 * f:{'+' if signed else ''}.{dp}f}%"
-    return text.replace("-", "−")
+bp.add_app_template_filter(formats.number, "num")
+bp.add_app_template_filter(formats.money, "money")
+bp.add_app_template_filter(formats.pct, "pct")
+bp.add_app_template_filter(formats.by_unit, "unit")
+bp.add_app_template_filter(formats.change, "change")
 
 
 @bp.app_template_filter("lever")
 def fmt_lever(v: Any, name: str) -> str:
-    """A scenario lever as a commissioner reads it: shares in %, changes signed."""
-    f = _finite(v)
-    if f is None:
-        return "–"
-    signed = name.endswith("_change") and abs(f) > 1e-12
-    if name == "occupancy_change":
-        return f"{100 * f:{'+' if signed else ''}.1f} pts".replace("-", "−")
-    return fmt_pct(f, 0 if abs(100 * f - round(100 * f)) < 1e-9 else 1, signed=signed)
+    """A scenario lever or parameter in its own unit (formats.parameter)."""
+    return formats.parameter(v, name)
 
 
 @bp.app_template_filter("when")
@@ -208,101 +161,14 @@ def _pick_scenario(db, name: str | None) -> tuple[dict[str, Any] | None, list[di
     return None, saved, warning
 
 
-def _care_home_viability(db, provider_id: str, values: Mapping[str, Any]) -> dict[str, Any]:
-    from market.equalisation import run
-
-    baseline = analyses.care_home_baseline(db)
-    excluded = baseline.excluded[baseline.excluded["provider_id"].astype(str) == provider_id]
-    if len(excluded):
-        return {"excluded": "; ".join(f"{r.field}: {r.reason}" for r in excluded.itertuples())}
-    res = run(baseline, values)
-    rec = next(r for r in res.provider_records() if str(r["provider_id"]) == provider_id)
-    homes = res.before
-    return {"baseline": rec["baseline"], "scenario": rec["scenario"],
-            "cross_subsidy_lost": rec["cross_subsidy_lost"], "unit": "week",
-            "capacity": "beds", "market_homes": int(len(homes)),
-            "warnings": res.warnings}
-
-
-def _homecare_viability(db, provider_id: str, values: Mapping[str, Any]) -> dict[str, Any]:
-    """Viability per contact hour at the coverage LP's assignment (as the equalisation run's
-    home-care exits do), the zones the LP gives the provider and the zones within its reach."""
-    from market.homecare import homecare_baseline, run_homecare
-
-    model, _lv, params = analyses.build_coverage_model(db, {})
-    model.solve("auto")
-    providers, zones = frame(db, "homecare_providers"), frame(db, "zones")
-    non_lever = {k: v for k, v in values.items() if k not in LEVERS}
-    out: dict[str, Any] = {"unit": "hour", "capacity": "contact_hours", "warnings": []}
-    own = providers[providers["provider_id"].astype(str) == provider_id]
-    lacking = [label for col, label in (("la_hourly_rate", "LA hourly rate"),
-                                        ("self_funder_hourly_rate", "self-funder hourly rate"),
-                                        ("self_funder_share", "self-funder share"))
-               if col not in own or own[col].isna().all()]
-    try:
-        if lacking:
-            raise InvalidInput(f"the store has no {', '.join(lacking)} for it; import them "
-                               "(homecare-providers or fees) to assess it")
-        now = run_homecare(homecare_baseline(providers, model.assignment, zones, params), {})
-        scen = run_homecare(homecare_baseline(providers, model.assignment, zones,
-                                              params.with_overrides(non_lever)), values)
-        before = {r["provider_id"]: r for r in now.provider_records()}
-        after = {r["provider_id"]: r for r in scen.provider_records()}
-        if provider_id in before:
-            out.update(baseline=before[provider_id]["baseline"],
-                       scenario=after[provider_id]["scenario"],
-                       cross_subsidy_lost=(before[provider_id]["baseline"]["cross_subsidy"] or 0)
-                       - (after[provider_id]["scenario"]["cross_subsidy"] or 0))
-            out["warnings"] = scen.warnings
-        else:
-            ex = now.excluded[now.excluded["provider_id"].astype(str) == provider_id]
-            out["excluded"] = "; ".join(str(r.reason) for r in ex.itertuples()) or \
-                "not assessed"
-    except CareMarketError as exc:
-        out["excluded"] = str(exc)
-    names = zones.set_index("zone_id")[["name", "rurality"]]
-    a = model.assignment[model.assignment["provider_id"].astype(str) == provider_id]
-    out["served"] = [{"zone_id": r.zone_id, "name": names["name"].get(r.zone_id),
-                      "rurality": names["rurality"].get(r.zone_id),
-                      "contact_hours": float(r.contact_hours), "minutes": float(r.t_minutes),
-                      "tau": float(r.tau), "source": r.source}
-                     for r in a.sort_values("contact_hours", ascending=False).itertuples()]
-    m = model.market
-    ids = m.providers["provider_id"].astype(str).to_numpy()
-    j = [i for i, p in enumerate(ids) if p == provider_id]
-    reach = []
-    served = {s["zone_id"]: s for s in out["served"]}
-    if j:
-        mask = m.pair_provider == j[0]
-        zid = m.zones["zone_id"].to_numpy()[m.pair_zone[mask]]
-        for z, mins in sorted(zip(zid, m.minutes[mask], strict=True), key=lambda t: t[1]):
-            reach.append({"zone_id": z, "name": names["name"].get(z),
-                          "rurality": names["rurality"].get(z), "minutes": float(mins),
-                          "contact_hours": served.get(z, {}).get("contact_hours", 0.0),
-                          "tau": served.get(z, {}).get("tau")})
-    out["reach"] = reach
-    prow = model.providers[model.providers["provider_id"].astype(str) == provider_id]
-    out["coverage"] = ({k: (v.item() if hasattr(v, "item") else v)
-                        for k, v in prow.iloc[0].to_dict().items()} if len(prow) else None)
-    out["max_travel_minutes"] = model.market.max_travel_minutes
-    return out
-
-
 def provider_view(db, provider_id: str, scenario_name: str | None) -> dict[str, Any]:
-    """`queries.provider` (what /api/v1/providers/<id> returns) with its viability now and
-    under the current scenario."""
-    provider = queries.provider(db, provider_id)
+    """`queries.provider` (what /api/v1/providers/<id> returns, viability included) and the
+    saved scenarios to choose from."""
     scenario, saved, warning = _pick_scenario(db, scenario_name)
-    values = scenario["values"] if scenario else {}
-    if provider["kind"] == "care_home":
-        try:
-            viability = _care_home_viability(db, provider_id, values)
-        except CareMarketError as exc:
-            viability = {"excluded": str(exc)}
-    else:
-        viability = _homecare_viability(db, provider_id, values)
+    provider = queries.provider(db, provider_id, scenario["name"] if scenario else None)
     return {"provider": provider, "scenario": scenario, "scenarios": saved,
-            "scenario_warning": warning, "viability": viability}
+            "scenario_warning": warning, "viability": provider["viability"]["scenario"],
+            "viability_now": provider["viability"]["now"]}
 
 
 def map_view(db) -> dict[str, Any]:
@@ -342,6 +208,7 @@ def coverage_view(db, run_id: int | None) -> dict[str, Any]:
     latest = db.execute("select id from runs where kind = 'coverage' order by id desc limit 1"
                         ).fetchone()
     return {"levers": analyses.COVERAGE_LEVERS,
+            "lever_defs": {lv.name: lv for lv in levers_registry.COVERAGE},
             "defaults": {"max_minutes": p["max_travel_minutes"],
                          "visit_minutes": p["visit_minutes"],
                          "visits_per_run": p["visits_per_run"]},
@@ -372,7 +239,7 @@ def coverage_extras(run: Mapping[str, Any] | None) -> dict[str, Any] | None:
     costed = sorted((z for z in r.get("zones_map") or []
                      if z.get("cost_per_contact_hour") is not None),
                     key=lambda z: -(z.get("gap") or 0))
-    used = sorted(r["providers"], key=lambda p: (-(_finite(p.get("utilisation")) or -1.0),
+    used = sorted(r["providers"], key=lambda p: (-(formats.finite(p.get("utilisation")) or -1.0),
                                                   str(p.get("name"))))
     zones_with_gap = sum(1 for z in r["zones"] if (z.get("unmet_hours") or 0) > 1e-6)
     has_la_rate = any(z.get("la_hourly_rate") is not None for z in r.get("zones_map") or [])
@@ -382,11 +249,17 @@ def coverage_extras(run: Mapping[str, Any] | None) -> dict[str, Any] | None:
             "removed": (r.get("levers") or {}).get("remove_provider") or []}
 
 
+def sliders() -> list[dict[str, Any]]:
+    """The scenario levers of the registry as the page's sliders and number boxes."""
+    return [{**lv.to_dict(), "title": lv.label, "label": lv.help, "min": lv.minimum,
+             "max": lv.maximum, "slider_min": lv.slider[0] if lv.slider else lv.minimum,
+             "slider_max": lv.slider[1] if lv.slider else lv.maximum}
+            for lv in levers_registry.SCENARIO]
+
+
 def equalisation_view(db, run_id: int | None, compare_names: list[str]) -> dict[str, Any]:
-    """Sliders, saved scenarios, the run `run_id` as the API returns it, and a comparison."""
-    p = ParameterSet()
-    sliders = [{"name": n, "title": LEVER_TITLES[n], "label": p.definition(n).label, "min": lo,
-                "max": hi, "step": st, "default": p[n]} for n, lo, hi, st in SLIDERS]
+    """Levers, saved scenarios, the run `run_id` as the API returns it, and a comparison."""
+    levers = sliders()
     run = run_record(db, run_id, "equalisation") if run_id else None
     compare, compare_error = None, None
     if compare_names:
@@ -396,13 +269,15 @@ def equalisation_view(db, run_id: int | None, compare_names: list[str]) -> dict[
             compare_error = str(exc)
     latest = db.execute("select id from runs where kind = 'equalisation' order by id desc "
                         "limit 1").fetchone()
-    values = {s["name"]: s["default"] for s in sliders}
+    values = {s["name"]: s["default"] for s in levers}
     if run and run["status"] == "done" and run["result"]:
         values.update(run["result"]["scenario"])
     elif run and isinstance(run.get("params"), dict):
         values.update(run["params"].get("scenario") or {})
-    return {"sliders": sliders, "values": values, "scenarios": list_scenarios(db),
-            "options": analyses.EQUALISATION_OPTIONS, "levers": list(LEVERS), "run": run,
+    return {"sliders": levers, "values": values, "scenarios": list_scenarios(db),
+            "options": analyses.EQUALISATION_OPTIONS,
+            "option_levers": {lv.name: lv.to_dict() for lv in levers_registry.EQUALISATION},
+            "levers": list(LEVERS), "run": run,
             "view": equalisation_extras(run), "compare": compare,
             "compare_names": compare_names, "compare_error": compare_error,
             "compare_labels": COMPARE_LABELS,
@@ -433,8 +308,8 @@ def equalisation_extras(run: Mapping[str, Any] | None) -> dict[str, Any] | None:
     r = run["result"]
     v = r["viability"]
     homes = v["providers"]
-    mb = [m for h in homes if (m := _finite(h["baseline"].get("margin"))) is not None]
-    ma = [m for h in homes if (m := _finite(h["scenario"].get("margin"))) is not None]
+    mb = [m for h in homes if (m := formats.finite(h["baseline"].get("margin"))) is not None]
+    ma = [m for h in homes if (m := formats.finite(h["scenario"].get("margin"))) is not None]
     rows = []
     for h in homes:
         b, s = h["baseline"], h["scenario"]
@@ -503,6 +378,17 @@ def _int_arg(name: str) -> int | None:
         abort(400, description=f"{name} must be a whole number (got {raw!r})")
 
 
+def _page_arg(name: str = "page") -> str | int | None:
+    """A page number from the query string; a whole number past the last page that could exist
+    is the empty page past the end (a link a person follows is never an error page)."""
+    raw = request.args.get(name)
+    try:
+        n = int(str(raw).strip())
+    except (TypeError, ValueError):
+        return raw
+    return min(n, paging.MAX_PAGE) if n >= 1 else raw
+
+
 def _not_found(exc: CareMarketError):
     abort(404, description=str(exc))
 
@@ -516,6 +402,7 @@ def overview():
 def providers():
     args = {k: request.args.get(k) for k in ("kind", "q", "rurality", "cqc_rating", "zone_id",
                                              "group_id", "sort", "page", "per_page")}
+    args["page"] = _page_arg()
     try:
         data = providers_view(get_db(), args)
     except ValueError as exc:
@@ -563,8 +450,7 @@ def equalisation():
 
 @bp.route("/data")
 def data():
-    return render_template("data.html", **data_view(get_db(), {"page": request.args.get(
-        "page", 1)}))
+    return render_template("data.html", **data_view(get_db(), {"page": _page_arg() or 1}))
 
 
 @bp.route("/data", methods=["POST"], endpoint="data_import")

@@ -6,11 +6,12 @@ The pages render the same dicts that the `/api/v1` routes return (one view, two 
 from __future__ import annotations
 
 import json
-import math
 from typing import Any
 
 import sqlite_utils
 
+from caremarket import analyses, paging
+from caremarket.scenario_store import get_scenario
 from market.errors import UnknownEntity
 
 PROVIDER_KINDS = {"homecare": "homecare_providers", "care_home": "care_homes"}
@@ -25,20 +26,11 @@ def _rows(db: sqlite_utils.Database, sql: str, params: list | None = None) -> li
     return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
 
 
-def _num(v: Any) -> Any:
-    return None if isinstance(v, float) and math.isnan(v) else v
-
-
 def paginate(items_sql: str, params: list, db, page: int, per_page: int,
              order: str) -> dict[str, Any]:
-    page = max(1, min(page, 1_000_000_000))  # past the last page is an empty page, not a 500
-    per_page = max(1, min(per_page, 1000))
-    total = db.execute(f"select count(*) from ({items_sql})", params).fetchone()[0]
-    items = _rows(db, f"select * from ({items_sql}) order by {order} limit ? offset ?",
-                  params + [per_page, (page - 1) * per_page])
-    pages = max(1, math.ceil(total / per_page))
-    return {"items": items, "page": page, "per_page": per_page, "total": total, "pages": pages,
-            "next_page": page + 1 if page < pages else None}
+    """A page of `items_sql` (caremarket.paging, the one pagination helper)."""
+    return paging.paginate_sql(db, items_sql, params, order,
+                               {"page": page, "per_page": per_page})
 
 
 PROVIDERS_SQL = """
@@ -82,7 +74,9 @@ def providers(db, args: dict[str, Any]) -> dict[str, Any]:
                     order)
 
 
-def provider(db, provider_id: str) -> dict[str, Any]:
+def provider(db, provider_id: str, scenario: str | None = None) -> dict[str, Any]:
+    """One provider: its row, stored record, fees, travel, and `viability` now and under the
+    saved scenario `scenario` (read from the equalisation runs: analyses.provider_viability)."""
     rows = _rows(db, f"select * from ({PROVIDERS_SQL}) where provider_id = ?", [provider_id])
     if not rows:
         raise UnknownEntity(f"no provider '{provider_id}'")
@@ -97,6 +91,11 @@ def provider(db, provider_id: str) -> dict[str, Any]:
     out["travel"] = _rows(db, "select t.zone_id, z.name, z.rurality, t.minutes from "
                               "travel_times t left join zones z using (zone_id) where "
                               "t.provider_id = ? order by t.minutes limit 200", [provider_id])
+    if scenario is not None:
+        get_scenario(db, scenario)  # UnknownEntity: a 404 naming it
+    out["viability"] = {"now": analyses.provider_viability(db, out),
+                        "scenario": analyses.provider_viability(db, out, scenario)
+                        if scenario else None}
     return out
 
 
@@ -176,6 +175,21 @@ def overview(db) -> dict[str, Any]:
         from zones z group by 1 order by
           case rurality when 'urban' then 1 when 'town' then 2 when 'village' then 3
           when 'sparse' then 4 else 5 end""")
+    unplaced = _rows(db, """
+        select 'no zone' as rurality, 0 as zones, null as demand_hours,
+               null as population_65_plus,
+               (select count(*) from homecare_providers h where h.zone_id is null or h.zone_id
+                  not in (select zone_id from zones)) as homecare_providers,
+               (select round(sum(capacity_hours), 1) from homecare_providers h where
+                  h.zone_id is null or h.zone_id not in (select zone_id from zones))
+                  as capacity_hours,
+               (select count(*) from care_homes c where c.zone_id is null or c.zone_id not in
+                  (select zone_id from zones)) as care_homes,
+               (select sum(beds) from care_homes c where c.zone_id is null or c.zone_id not in
+                  (select zone_id from zones)) as beds,
+               null as care_home_self_funder_share""")[0]
+    if unplaced["homecare_providers"] or unplaced["care_homes"]:
+        by_rurality.append(unplaced)  # every card equals the sum of its rows
     totals = _rows(db, """
         select (select count(*) from zones) as zones,
                (select round(sum(demand_hours), 1) from zones) as demand_hours,

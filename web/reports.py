@@ -29,11 +29,11 @@ from flask import (
 )
 from flask_login import current_user
 
-from caremarket import reports
+from caremarket import formats, reports
 from caremarket.scenario_store import list_scenarios
 from caremarket.store import open_store
 from market.errors import UnknownEntity
-from web import scheduler
+from web import scheduler, tasks
 from web.api import ApiError, _args, bad_request, doc, json_response, paginate_list
 from web.auth import actor, requires
 from web.db import get_db
@@ -48,22 +48,8 @@ API = "/api/v1/reports"
 
 @bp.app_template_filter("report_value")
 def report_value(value: Any, unit: str = "") -> str:
-    """A figure as a commissioner reads it: £ with thousands, shares as %, None as a dash."""
-    if value is None:
-        return "–"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if not isinstance(value, (int, float)):
-        return str(value)
-    if unit == "share":
-        return f"{100 * value:.1f}%"
-    if unit == "GBP a week":
-        return f"£{value:,.2f}"
-    if unit.startswith("GBP"):
-        return f"£{value:,.0f}" if value >= 0 else f"−£{-value:,.0f}"
-    if float(value).is_integer():
-        return f"{value:,.0f}"
-    return f"{value:,.1f}"
+    """A figure as a commissioner reads it (caremarket.formats.by_unit)."""
+    return formats.by_unit(value, unit)
 
 
 @bp.app_template_filter("report_time")
@@ -83,14 +69,8 @@ def report_time(stamp: str | None, seconds: bool = False) -> str:
 
 @bp.app_template_filter("report_change")
 def report_change(value: Any, unit: str = "") -> str:
-    """A change with its sign: +£1,234 / −3 beds / +1.2 points for shares."""
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
-        return "–"
-    sign = "+" if value > 0 else ("−" if value < 0 else "±")
-    if unit == "share":
-        return f"{sign}{abs(100 * value):.1f} points"
-    text = report_value(abs(value), unit)
-    return f"{sign}{text}"
+    """A change with its sign (caremarket.formats.change)."""
+    return formats.change(value, unit)
 
 
 # -- shared handlers -------------------------------------------------------------------------
@@ -119,7 +99,8 @@ def _start_run(name: str) -> int:
     RUN_SYNC); return its id."""
     db = get_db()
     user = actor()
-    run_id = reports.begin_run(db, name, "manual", user=user)
+    tasks.check_queue(db, user)
+    run_id = reports.begin_run(db, name, "manual", user=user, status="queued")
     if run_id is None:
         raise ApiError(409, "conflict", f"report '{name}' was started at this very moment "
                                         "already; try again")

@@ -20,7 +20,7 @@ from typing import Any
 from flask import Flask, current_app
 
 from caremarket import analyses
-from caremarket.runs import fail_orphaned_runs, start_run
+from caremarket.runs import active_runs, fail_orphaned_runs, start_run
 from caremarket.store import open_store
 from market.errors import CareMarketError
 from web.db import get_db
@@ -43,19 +43,33 @@ def init_app(app: Flask) -> None:
 
 
 def submit(kind: str, payload: dict[str, Any], user: str | None) -> int:
-    """Start a run of `kind` ('coverage' or 'equalisation') in the background; return its id."""
+    """Queue a run of `kind` (checked by analyses.check_run) for the background pool; return
+    its id. ApiError 429 when `user` already has RUNS_PER_USER runs queued or running."""
     if kind not in analyses.RUN_KINDS:
         raise ValueError(f"unknown run kind '{kind}' (choose from "
                          f"{', '.join(analyses.RUN_KINDS)})")
     db = get_db()
+    check_queue(db, user)
     # the run hashes the inputs it reads itself (input_hash): no need to block this request
-    run_id = start_run(db, kind, payload, None, None, user)
+    run_id = start_run(db, kind, payload, None, None, user, status="queued")
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     if app.config.get("RUN_SYNC"):
         _execute(app, run_id, kind, payload, user)
     else:
         app.extensions[EXTENSION].submit(_execute, app, run_id, kind, payload, user)
     return run_id
+
+
+def check_queue(db, user: str | None) -> None:
+    """Refuse (429, naming the limit) a run past the user's cap of queued and running runs
+    (model and report runs together: one lifecycle)."""
+    from web.api import ApiError
+
+    limit = int(current_app.config.get("RUNS_PER_USER", 4))
+    if active_runs(db, user) >= limit:
+        raise ApiError(429, "too_many_requests",
+                       f"you have {limit} runs queued or running, the most one user may have; "
+                       "wait for one to finish", {"limit": limit})
 
 
 def _execute(app: Flask, run_id: int, kind: str, payload: dict[str, Any],

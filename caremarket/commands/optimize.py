@@ -12,10 +12,12 @@ from pathlib import Path
 
 import click
 
+from caremarket import analyses, formats
 from caremarket.cli import emit_json, reports_errors
+from caremarket.commands.levers import given, options
+from market import levers as registry
 
-VARIANTS = ("standard", "fair")
-SOLVERS = ("auto", "cbc", "highs", "ipm", "simplex")
+SOLVERS = registry.SOLVERS
 
 
 def _read_csv(path: str):
@@ -103,105 +105,62 @@ def _market_frames(obj, zones_csv, providers_csv, travel_csv, sites_csv):
     return zones, providers, travel, sites, db
 
 
-def _params(visit_minutes, visits_per_run, access_minutes, crow_kmh, settings):
-    from market.parameters import ParameterSet
-
-    overrides = dict(_pairs(settings, "--set"))
-    for name, value in (("visit_minutes", visit_minutes), ("visits_per_run", visits_per_run),
-                        ("access_minutes", access_minutes), ("crow_kmh", crow_kmh)):
-        if value is not None:
-            overrides[name] = value
-    return ParameterSet(overrides)
-
-
 def _bases(sites):
-    from caremarket.analyses import sites_as_bases
-
-    return sites_as_bases(sites)
+    return analyses.sites_as_bases(sites)
 
 
-def _scenario_options(fn):
-    options = [
-        click.option("--zones", "zones_csv", type=click.Path(exists=True, dir_okay=False),
-                     help="Zones CSV (zone_id, demand_hours, lat, lon, rurality, hop_minutes)."),
-        click.option("--providers", "providers_csv",
-                     type=click.Path(exists=True, dir_okay=False),
-                     help="Providers CSV (provider_id, capacity_hours, lat, lon, ...)."),
-        click.option("--travel", "travel_csv", type=click.Path(exists=True, dir_okay=False),
-                     help="Travel minutes CSV: provider_id,zone_id,minutes (or zones down the "
-                          "first column, one column per base)."),
-        click.option("--max-minutes", type=float, default=None,
-                     help="Longest one-way trip (default: parameter max_travel_minutes, 45)."),
-        click.option("--solver", type=click.Choice(SOLVERS), default="auto", show_default=True,
-                     help="auto: CBC for small models, HiGHS for large."),
-        click.option("--time-limit", type=float, default=None, help="Seconds."),
-        click.option("--visit-minutes", type=float, default=None),
-        click.option("--visits-per-run", type=float, default=None),
-        click.option("--access-minutes", type=float, default=None),
-        click.option("--crow-kmh", type=float, default=None),
-        click.option("--set", "settings", multiple=True, metavar="NAME=VALUE",
-                     help="Override any parameter (repeatable)."),
-        click.option("--remove-provider", multiple=True, metavar="ID",
-                     help="A provider exit (repeatable)."),
-        click.option("--capacity", multiple=True, metavar="ID=HOURS",
-                     help="New capacity hours of a provider (repeatable)."),
-        click.option("--max-providers-per-zone", type=int, default=None,
-                     help="Link each zone to at most its N nearest bases."),
-        click.option("--no-calibrate", is_flag=True,
-                     help="Do not fit access_minutes/crow_kmh to the travel matrix."),
-        click.option("--json", "as_json", is_flag=True, help="Print one JSON object."),
-    ]
-    for option in reversed(options):
-        fn = option(fn)
-    return fn
+def _coverage_market(obj, zones_csv, providers_csv, travel_csv, sites_csv) -> analyses.Market:
+    """The store, or zones and providers (travel, sites) from CSV files (not recorded)."""
+    zones, providers, travel, sites, db = _market_frames(obj, zones_csv, providers_csv,
+                                                         travel_csv, sites_csv)
+    if db is None:
+        files = [f for f in (zones_csv, providers_csv, travel_csv, sites_csv) if f]
+        return analyses.Market.from_frames(", ".join(Path(f).name for f in files),
+                                           zones=zones, homecare_providers=providers,
+                                           travel=travel, sites=sites, files=files)
+    market = analyses.Market.from_store(db)
+    if travel_csv:
+        market.frames["travel_times"] = travel
+        market.source = f"store, travel from {Path(travel_csv).name}"
+    if sites_csv:
+        market.frames["sites"] = sites
+    return market
 
 
 @click.command("coverage")
-@_scenario_options
-@click.option("--variant", type=click.Choice(VARIANTS), default="standard", show_default=True)
-@click.option("--add-sites", is_flag=True, help="Open every candidate site as an extra base.")
+@click.option("--zones", "zones_csv", type=click.Path(exists=True, dir_okay=False),
+              help="Zones CSV (zone_id, demand_hours, lat, lon, rurality, hop_minutes).")
+@click.option("--providers", "providers_csv", type=click.Path(exists=True, dir_okay=False),
+              help="Providers CSV (provider_id, capacity_hours, lat, lon, ...).")
+@click.option("--travel", "travel_csv", type=click.Path(exists=True, dir_okay=False),
+              help="Travel minutes CSV: provider_id,zone_id,minutes (or zones down the first "
+                   "column, one column per base).")
 @click.option("--sites", "sites_csv", type=click.Path(exists=True, dir_okay=False),
               help="Candidate sites CSV (site_id, lat, lon, capacity_hours) for --add-sites.")
-@click.option("--gaps", type=int, default=20, show_default=True,
-              help="How many care gaps to list.")
+@options("coverage")
+@click.option("--time-limit", type=float, default=None, help="Seconds.")
+@click.option("--access-minutes", type=float, default=None,
+              help="Parameter access_minutes (fixed minutes added to every trip).")
+@click.option("--crow-kmh", type=float, default=None,
+              help="Parameter crow_kmh (straight-line km covered per hour of driving).")
+@click.option("--set", "settings", multiple=True, metavar="NAME=VALUE",
+              help="Override any parameter (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.pass_obj
 @reports_errors
-def coverage_cmd(obj, zones_csv, providers_csv, travel_csv, max_minutes, solver, time_limit,
-                 visit_minutes, visits_per_run, access_minutes, crow_kmh, settings,
-                 remove_provider, capacity, max_providers_per_zone, no_calibrate, as_json,
-                 variant, add_sites, sites_csv, gaps) -> None:
+def coverage_cmd(obj, zones_csv, providers_csv, travel_csv, sites_csv, time_limit,
+                 access_minutes, crow_kmh, settings, as_json, **kw) -> None:
     """Run the home-care coverage LP: care gaps, travel and marginal travel per zone."""
-    from optimizer.coverage import CoverageModel
-
-    zones, providers, travel, sites, db = _market_frames(obj, zones_csv, providers_csv,
-                                                         travel_csv, sites_csv)
-    params = _params(visit_minutes, visits_per_run, access_minutes, crow_kmh, settings)
-    model = CoverageModel.from_frames(
-        zones, providers, travel, params, max_travel_minutes=max_minutes, variant=variant,
-        capacity_changes=_pairs(capacity, "--capacity"), removed_providers=remove_provider,
-        added_bases=_bases(sites) if add_sites else None,
-        max_providers_per_zone=max_providers_per_zone, calibrate_travel=not no_calibrate,
-        travel_file=Path(travel_csv).name if travel_csv else None)
-    model.solve(solver, time_limit)
-    result = model.to_dict(gaps)
-    if db is not None:
-        from caremarket.analyses import cost_of_care_summary, zones_map
-        from caremarket.runs import record_run
-        from caremarket.store import content_hash
-
-        levers = {"variant": variant, "solver": solver, "max_minutes": max_minutes,
-                  "remove_provider": list(remove_provider),
-                  "capacity": _pairs(capacity, "--capacity"),
-                  "max_providers_per_zone": max_providers_per_zone, "add_sites": add_sites,
-                  "calibrate": not no_calibrate, "travel_csv": travel_csv}
-        # the same record as a run from the web (caremarket.analyses.coverage): the pages,
-        # the map and the API read these keys
-        result["levers"] = levers
-        result["zones_map"] = zones_map(db, model, params)
-        result["cost_of_care"] = cost_of_care_summary(result["zones_map"])
-        result["input_hash"] = content_hash(db)
-        result["run_id"] = record_run(db, "coverage", result, levers, params.to_records(),
-                                      result["input_hash"])
+    parameters: dict = dict(_pairs(settings, "--set"))
+    for name, value in (("access_minutes", access_minutes), ("crow_kmh", crow_kmh)):
+        if value is not None:
+            parameters[name] = value
+    market = _coverage_market(obj, zones_csv, providers_csv, travel_csv, sites_csv)
+    result = analyses.coverage(market, given("coverage", kw), parameters=parameters or None,
+                               time_limit=time_limit,
+                               travel_file=Path(travel_csv).name if travel_csv else None)
+    if not market.recorded:
+        result.pop("run_id", None)
     if as_json:
         emit_json(result)
         return
@@ -343,48 +302,54 @@ def _locate_sites(obj, k, zones_csv, providers_csv, sites_csv, travel_csv, max_m
 
 
 @click.command("cost-of-care")
-@click.option("--max-minutes", type=float, default=None,
-              help="Longest one-way trip (default: parameter max_travel_minutes, 45).")
-@click.option("--variant", type=click.Choice(VARIANTS), default="standard", show_default=True)
-@click.option("--solver", type=click.Choice(SOLVERS), default="auto", show_default=True)
+@options("coverage")
 @click.option("--zones", "show_zones", type=int, default=15, show_default=True,
               help="How many zones (largest gap first) to print.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.pass_obj
 @reports_errors
-def cost_of_care_cmd(obj, max_minutes, variant, solver, show_zones, as_json) -> None:
+def cost_of_care_cmd(obj, show_zones, as_json, **kw) -> None:
     """Cost of home care per contact hour by zone (s4), against the LA rate, on the store.
 
     Runs the coverage LP and costs each zone at the travel it assigns: every cost line, the LA
-    hourly rate in force, the gap and the rural uplift rate that closes it. The run is recorded.
+    hourly rate in force, the gap and the rural uplift rate that closes it. Every zone is
+    listed; one no agency reaches within the limit has no cost ("no agency within X minutes").
+    The run is recorded.
     """
-    from caremarket.analyses import coverage
-
-    r = coverage(obj.db, {"max_minutes": max_minutes, "variant": variant, "solver": solver})
+    r = analyses.coverage(obj.db, given("coverage", kw))
     out = {"run_id": r["run_id"], "input_hash": r["input_hash"],
            "parameters": r["parameters"], "cost_of_care": r["cost_of_care"],
-           "zones": r["zones_map"]}
+           "zones": r["zones_map"], "excluded": r["excluded"]}
     if as_json:
         emit_json(out)
         return
     c = r["cost_of_care"]
-    click.echo(f"{'rurality':10} {'zones':>6} {'contact h/wk':>13} {'travel min/h':>13} "
-               f"{'cost/h':>8} {'LA rate':>8} {'gap':>7} {'uplift/wk':>11}")
+    f = formats
+    click.echo(f"{'rurality':10} {'zones':>6} {'no agency':>9} {'contact h/wk':>13} "
+               f"{'travel min/h':>13} {'cost/h':>8} {'LA rate':>8} {'gap':>7} {'uplift/wk':>11}")
     for row in c["by_rurality"]:
-        click.echo(f"{row['rurality']:10} {row['zones']:>6} {row['contact_hours']:>13,.1f} "
-                   f"{row['travel_minutes_per_contact_hour']:>13.1f} "
-                   f"{row['cost_per_contact_hour']:>8.2f} {row['la_hourly_rate'] or 0:>8.2f} "
-                   f"{row['gap'] or 0:>7.2f} {row['la_uplift_per_week']:>11,.0f}")
+        click.echo(f"{row['rurality']:10} {row['zones']:>6} {row['zones_unreached']:>9} "
+                   f"{f.hours(row['contact_hours']):>13} "
+                   f"{f.number(row['travel_minutes_per_contact_hour'], 1):>13} "
+                   f"{f.money(row['cost_per_contact_hour'], 2):>8} "
+                   f"{f.money(row['la_hourly_rate'], 2):>8} {f.money(row['gap'], 2):>7} "
+                   f"{f.money(row['la_uplift_per_week']):>11}")
     click.echo(f"LA uplift to pay the cost of care in every zone: "
-               f"{c['la_uplift_per_week']:,.0f} a week, {c['la_uplift_per_year']:,.0f} a year")
+               f"{f.money(c['la_uplift_per_week'])} a week, {f.money(c['la_uplift_per_year'])}"
+               " a year")
+    limit = r["parameters"]["max_travel_minutes"]
+    if c["zones_unreached"]:
+        click.echo(f"{c['zones_unreached']} zone(s) with no agency within {f.number(limit)} "
+                   "minutes: no cost of care")
     ranked = sorted((z for z in r["zones_map"] if z.get("gap") is not None),
                     key=lambda z: -z["gap"])[:show_zones]
     if ranked:
         click.echo("zones with the largest gap (cost per contact hour above the LA rate):")
         for z in ranked:
-            click.echo(f"  {z['zone_id']:12} {z['rurality'] or '':8} cost {z['cost_per_contact_hour']:.2f}"
-                       f"  LA {z['la_hourly_rate']:.2f}  rural uplift rate "
-                       f"{z['rural_uplift_rate']:.2f}")
+            click.echo(f"  {z['zone_id']:12} {z['rurality'] or '':8} cost "
+                       f"{f.money(z['cost_per_contact_hour'], 2)}  LA "
+                       f"{f.money(z['la_hourly_rate'], 2)}  rural uplift rate "
+                       f"{f.money(z['rural_uplift_rate'], 2)}")
     click.echo(f"run {r['run_id']}")
 
 

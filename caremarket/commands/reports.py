@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from caremarket import formats
 from caremarket.cli import emit_json, reports_errors
 
 
@@ -18,17 +19,7 @@ def _user(user: str | None) -> str | None:
 
 
 def _fmt(value, unit: str) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return str(value)
-    if unit == "share":
-        return f"{100 * value:.1f}%"
-    if unit == "GBP a week":
-        return f"{value:,.2f}"
-    if unit.startswith("GBP"):
-        return f"{value:,.0f}"
-    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
+    return formats.by_unit(value, unit)
 
 
 def _print_report(run: dict) -> None:
@@ -258,7 +249,7 @@ def scheduler_cmd(obj):
     config.py (or CAREMARKET_SCHEDULER=0) for the web workers and run this once, on the same
     store, so every scheduled report runs in one place.
     """
-    from web.scheduler import run_forever, scheduler_app
+    from caremarket.scheduler import run_forever, scheduler_app
 
     app = scheduler_app(obj.db_path)
     click.echo(f"report scheduler on {obj.db_path} (Ctrl-C to stop)")

@@ -1,4 +1,4 @@
-"""Store commands: `init`, `import`, `serve`, `kinds`."""
+"""Store commands: `init`, `import`, `kinds` (`serve` is web.cli's)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from caremarket.cases import load_devon, load_sample
 from caremarket.cli import emit_json, reports_errors
 
 
@@ -25,12 +26,8 @@ def init_cmd(obj, sample: bool, seed: int, devon: str | None, as_json: bool) -> 
     db = obj.db
     out = {"db": str(obj.db_path), "schema_version": current_version(db), "imports": []}
     if sample:
-        from data.generate import load_sample
-
         out["imports"] = [s.to_dict() for s in load_sample(db, seed=seed)]
     if devon:
-        from data.devon import load_devon
-
         out["imports"] += [s.to_dict() for s in load_devon(db, devon)]
     if as_json:
         emit_json(out)
@@ -71,51 +68,8 @@ def kinds_cmd() -> None:
         click.echo(f"{k.name:20} {k.description}")
 
 
-LOOPBACK = {"127.0.0.1", "localhost", "::1"}
-
-
-@click.command("serve")
-@click.option("--port", type=int, default=None, help="Port (default $PORT, else 5000).")
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--threads", type=int, default=16, show_default=True)
-@click.option("--sample", is_flag=True,
-              help="Create the store with the sample market (and a demo admin) if it is empty.")
-@click.pass_obj
-@reports_errors
-def serve_cmd(obj, port: int | None, host: str, threads: int, sample: bool) -> None:
-    """Serve the web app and the JSON API with waitress (a production WSGI server)."""
-    from waitress import serve
-
-    from web import create_app
-
-    port = port or int(os.environ.get("PORT") or 5000)
-    db = obj.db
-    if sample and db["zones"].count == 0:
-        from data.generate import load_sample
-
-        load_sample(db)
-        click.echo("loaded the sample market")
-    if sample:
-        from caremarket.accounts import ensure_demo_admin
-
-        secret = Path(obj.db_path).parent / "demo-admin.txt"
-        email, password = ensure_demo_admin(db, password_file=secret)
-        if password:
-            click.echo(f"demo admin: {email}  password: {password}  (also in {secret})")
-        else:
-            click.echo(f"demo admin: {email} (its password is in {secret})")
-    if host in LOOPBACK and "CAREMARKET_SECURE_COOKIES" not in os.environ:
-        # Plain HTTP on this machine only: a Secure cookie would not be sent back over
-        # http://127.0.0.1. Behind TLS (any other host), session cookies stay Secure.
-        os.environ["CAREMARKET_SECURE_COOKIES"] = "0"
-    os.environ["CAREMARKET_DB"] = str(obj.db_path)  # what --db chose, for the app factory
-    app = create_app()
-    click.echo(f"serving on http://{host}:{port}/ (store {obj.db_path})")
-    serve(app, host=host, port=port, threads=threads, ident="caremarket")
-
-
 def register(cli: click.Group) -> None:
-    for cmd in (init_cmd, import_cmd, kinds_cmd, serve_cmd):
+    for cmd in (init_cmd, import_cmd, kinds_cmd):
         cli.add_command(cmd)
 
 

@@ -10,49 +10,23 @@ options winning.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import os
 from pathlib import Path
-from typing import Any
 
 import click
+import pandas as pd
 
+from caremarket import analyses, formats
 from caremarket.cli import emit_json, reports_errors
+from caremarket.commands.levers import given, options, scenario_options
+from caremarket.scenario_store import delete_scenario, get_scenario, list_scenarios, save_scenario
 from market.errors import InvalidInput
-
-LEVER_OPTIONS = (
-    ("--take-up", "take_up", "share of self-funders moving to the LA rate (0-1)"),
-    ("--convergence", "convergence", "share of the remaining self-funder premium that closes"),
-    ("--la-fee-change", "la_fee_change", "relative change of LA fees (0.03 = +3%)"),
-    ("--cost-change", "cost_change", "relative change of operating costs"),
-    ("--occupancy-change", "occupancy_change", "absolute change of occupancy"),
-)
+from market.scenarios import Scenario
+from market.viability import CLASSES, LEVERS
 
 
-def lever_options(fn: Callable) -> Callable:
-    for flag, dest, text in reversed(LEVER_OPTIONS):
-        fn = click.option(flag, dest, type=float, default=None, help=text)(fn)
-    fn = click.option("--scenario", "scenario_name", default=None,
-                      help="Start from this saved scenario (lever options override it).")(fn)
-    return fn
-
-
-def _scenario(obj, scenario_name: str | None, kwargs: dict[str, Any]) -> dict[str, float]:
-    from market.viability import check_scenario
-
-    values: dict[str, float] = {}
-    if scenario_name:
-        from caremarket.scenario_store import get_scenario
-
-        values.update(get_scenario(obj.db, scenario_name).values)
-    for _flag, dest, _text in LEVER_OPTIONS:
-        if kwargs.get(dest) is not None:
-            values[dest] = kwargs[dest]
-    return check_scenario(values)
-
-
-def _read_csv(path: str):
-    import pandas as pd
-
+def read_csv(path: str):
+    """A CSV as text columns; InvalidInput when it cannot be read."""
     p = Path(path)
     if not p.exists():
         raise InvalidInput(f"no such file: {path}")
@@ -62,35 +36,20 @@ def _read_csv(path: str):
         raise InvalidInput(f"{path}: cannot read as CSV ({exc})") from None
 
 
-def _baseline(obj, care_homes: str | None, strict: bool):
-    """Return (baseline, source, input_hash): from the CSV, else from the store."""
-    from market.equalisation import Baseline
-
+def market_of(obj, care_homes: str | None = None, strict: bool = False) -> analyses.Market:
+    """The store, or the care homes of a CSV file (not recorded)."""
     if care_homes:
-        import hashlib
-
-        digest = hashlib.sha256(Path(care_homes).read_bytes()).hexdigest() \
-            if Path(care_homes).exists() else None
-        return Baseline.from_frame(_read_csv(care_homes), strict=strict), care_homes, digest
-    from caremarket.store import content_hash, frame
-
-    db = obj.db
-    homes = frame(db, "care_homes")
-    if len(homes) == 0:
-        raise InvalidInput(f"the store {obj.db_path} has no care homes (import some, or pass "
-                           "--care-homes FILE)")
-    zones = frame(db, "zones")
-    return Baseline.from_frame(homes, zones, strict=strict), "store", content_hash(db)
+        market = analyses.Market.from_frames(care_homes, care_homes=read_csv(care_homes),
+                                             files=[care_homes])
+    else:
+        market = analyses.Market.from_store(obj.db)
+    market.strict = strict
+    market.scenarios_db = obj.db  # saved scenarios live in the store, in file mode too
+    return market
 
 
-def _record(obj, care_homes: str | None, kind: str, result: dict, params: dict,
-            parameters, input_hash: str | None) -> int | None:
-    if care_homes:
-        return None
-    from caremarket.runs import record_run
-
-    return record_run(obj.db, kind, result, params=params, parameters=parameters,
-                      input_hash=input_hash)
+def _scenario_text(values: dict) -> str:
+    return json.dumps(values) if values else "none"
 
 
 # --------------------------------------------------------------------------------------------
@@ -99,45 +58,49 @@ def _record(obj, care_homes: str | None, kind: str, result: dict, params: dict,
 @click.command("viability")
 @click.option("--care-homes", type=click.Path(dir_okay=False), default=None,
               help="CSV of care homes (default: the store's, and the run is recorded).")
-@lever_options
+@scenario_options
 @click.option("--strict", is_flag=True,
               help="Treat missing fees/costs as errors instead of leaving the home out.")
 @click.option("--no-totals", is_flag=True, help="Leave out totals by zone/rurality/group.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.pass_obj
 @reports_errors
-def viability_cmd(obj, care_homes, scenario_name, strict, no_totals, as_json, **levers):
+def viability_cmd(obj, care_homes, scenario_name, strict, no_totals, as_json, **kw):
     """Care-home viability at baseline and under an equalisation scenario (s5)."""
-    from market.equalisation import run
-
-    values = _scenario(obj, scenario_name, levers)
-    baseline, source, digest = _baseline(obj, care_homes, strict)
-    result = run(baseline, values)
-    out = result.to_dict(totals=not no_totals)
-    out["source"] = source
-    out["input_hash"] = digest
-    run_id = _record(obj, care_homes, "viability", out, values, result.params.to_records(),
-                     digest)
-    out["run_id"] = run_id
+    r = analyses.viability(market_of(obj, care_homes, strict), given("scenario", kw),
+                           scenario_name=scenario_name)
+    out = {**r["viability"], **{k: r[k] for k in (
+        "scenario", "scenario_name", "summary", "excluded", "headline", "source",
+        "input_hash", "run_id")}}
+    if no_totals:
+        out.pop("totals", None)
     if as_json:
         emit_json(out)
         return
     s = out["summary"]
-    click.echo(f"{s['providers']} care homes, {s['beds']:.0f} beds ({source}); scenario "
-               f"{json.dumps(values) if values else 'none'}")
+    click.echo(f"{s['providers']} care homes, {formats.number(s['beds'])} beds ({r['source']});"
+               f" scenario {scenario_name or ''} {_scenario_text(r['scenario'])}")
     click.echo(f"{'class':12} {'homes before':>12} {'after':>7} {'beds before':>12} {'after':>8}")
-    for c in ("sustainable", "at risk", "unviable"):
+    for c in CLASSES:
         click.echo(f"{c:12} {s['providers_by_class']['before'][c]:>12} "
                    f"{s['providers_by_class']['after'][c]:>7} "
-                   f"{s['beds_by_class']['before'][c]:>12.0f} "
-                   f"{s['beds_by_class']['after'][c]:>8.0f}")
-    click.echo(f"cross-subsidy a year: {s['cross_subsidy_before']:,.0f} -> "
-               f"{s['cross_subsidy_after']:,.0f} (lost {s['cross_subsidy_lost']:,.0f})")
-    click.echo(f"extra LA spend a year to restore sustainability: {s['extra_la_spend']:,.0f}")
-    if out["excluded"]:
-        click.echo(f"left out (missing figures): {len(out['excluded'])} home(s)")
-    if run_id:
-        click.echo(f"recorded as run {run_id}")
+                   f"{formats.number(s['beds_by_class']['before'][c]):>12} "
+                   f"{formats.number(s['beds_by_class']['after'][c]):>8}")
+    click.echo(f"cross-subsidy a year: {formats.money(s['cross_subsidy_before'])} -> "
+               f"{formats.money(s['cross_subsidy_after'])} (lost "
+               f"{formats.money(s['cross_subsidy_lost'])})")
+    click.echo(f"extra LA spend a year to restore sustainability: "
+               f"{formats.money(s['extra_la_spend'])}")
+    _print_excluded(out["excluded"])
+    if r["run_id"]:
+        click.echo(f"recorded as run {r['run_id']}")
+
+
+def _print_excluded(excluded: dict) -> None:
+    if excluded and excluded.get("total"):
+        click.echo(f"left out for missing figures: {excluded['total']} record(s): " + "; ".join(
+            f"{v['count']} {v['label']} ({', '.join(v['ids'][:5])}"
+            f"{', ...' if v['count'] > 5 else ''})" for v in excluded["by_reason"].values()))
 
 
 # --------------------------------------------------------------------------------------------
@@ -150,11 +113,7 @@ def scenario_group() -> None:
 
 @scenario_group.command("save")
 @click.argument("name")
-@click.option("--take-up", "take_up", type=float, default=None)
-@click.option("--convergence", type=float, default=None)
-@click.option("--la-fee-change", "la_fee_change", type=float, default=None)
-@click.option("--cost-change", "cost_change", type=float, default=None)
-@click.option("--occupancy-change", "occupancy_change", type=float, default=None)
+@options("scenario")
 @click.option("--set", "extra", multiple=True, metavar="PARAM=VALUE",
               help="Any other parameter (e.g. care_worker_hourly_wage=12.6); repeatable.")
 @click.option("--description", default="", help="What the scenario stands for.")
@@ -162,14 +121,9 @@ def scenario_group() -> None:
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
 @reports_errors
-def scenario_save(obj, name, extra, description, user, as_json, **levers):
+def scenario_save(obj, name, extra, description, user, as_json, **kw):
     """Save (or replace) scenario NAME."""
-    import os
-
-    from caremarket.scenario_store import save_scenario
-    from market.scenarios import Scenario
-
-    values = {k: v for k, v in levers.items() if v is not None}
+    values = given("scenario", kw)
     for item in extra:
         key, sep, val = item.partition("=")
         if not sep:
@@ -189,8 +143,6 @@ def scenario_save(obj, name, extra, description, user, as_json, **levers):
 @reports_errors
 def scenario_list(obj, as_json):
     """List the saved scenarios."""
-    from caremarket.scenario_store import list_scenarios
-
     rows = list_scenarios(obj.db)
     if as_json:
         emit_json({"scenarios": rows})
@@ -207,8 +159,6 @@ def scenario_list(obj, as_json):
 @reports_errors
 def scenario_show(obj, name):
     """Print scenario NAME as JSON."""
-    from caremarket.scenario_store import get_scenario
-
     emit_json(get_scenario(obj.db, name).to_dict())
 
 
@@ -218,8 +168,6 @@ def scenario_show(obj, name):
 @reports_errors
 def scenario_delete(obj, name):
     """Delete scenario NAME."""
-    from caremarket.scenario_store import delete_scenario
-
     delete_scenario(obj.db, name)
     click.echo(f"deleted scenario '{name}'")
 
@@ -231,26 +179,24 @@ def scenario_delete(obj, name):
 @click.pass_obj
 @reports_errors
 def scenario_compare(obj, names, care_homes, as_json):
-    """Compare saved scenarios NAMES side by side (baseline first)."""
-    from caremarket.scenario_store import get_scenario
-    from market.scenarios import compare
-
-    scenarios = [get_scenario(obj.db, n) for n in names]
-    baseline, source, digest = _baseline(obj, care_homes, False)
-    table = compare(baseline, scenarios)
-    out = {"source": source, "input_hash": digest, "measures": list(table.index),
-           "columns": {c: {k: _num(v) for k, v in table[c].items()} for c in table.columns}}
+    """Compare saved scenarios NAMES side by side (the baseline, at default levers, first)."""
+    out = analyses.compare_scenarios(market_of(obj, care_homes), names)
     if as_json:
         emit_json(out)
         return
-    click.echo(table.to_string(float_format=lambda v: f"{v:,.2f}"))
+    cols = list(out["columns"])
+    click.echo(f"{'':28}" + "".join(f"{c[:20]:>22}" for c in cols))
+    for m in out["measures"]:
+        click.echo(f"{m:28}" + "".join(
+            f"{_cell(out['columns'][c][m], m):>22}" for c in cols))
 
 
-def _num(v):
-    try:
-        return float(v)
-    except (TypeError, ValueError):
-        return v
+def _cell(v, measure: str) -> str:
+    if measure in LEVERS:
+        return formats.parameter(v, measure)
+    if measure.startswith(("cross_subsidy", "revenue", "surplus", "extra")):
+        return formats.money(v)
+    return formats.number(v)
 
 
 # --------------------------------------------------------------------------------------------
@@ -258,146 +204,87 @@ def _num(v):
 
 @click.command("sweep")
 @click.option("--care-homes", type=click.Path(dir_okay=False), default=None)
-@click.option("--parameter", default="take_up", show_default=True,
-              type=click.Choice(["take_up", "convergence", "la_fee_change", "cost_change",
-                                 "occupancy_change"]))
-@click.option("--from", "lo", type=float, default=None, help="First value (default 0 for shares).")
-@click.option("--to", "hi", type=float, default=None, help="Last value (default 1 for shares).")
-@click.option("--step", type=float, default=0.05, show_default=True)
-@lever_options
-@click.option("--tipping/--no-tipping", default=True, show_default=True,
-              help="Include each home's tipping point.")
+@options("sweep")
+@scenario_options
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
 @reports_errors
-def sweep_cmd(obj, care_homes, parameter, lo, hi, step, scenario_name, tipping, as_json,
-              **levers):
+def sweep_cmd(obj, care_homes, scenario_name, as_json, **kw):
     """Sweep one lever over a range (default take-up 0-100% in 5% steps), others held."""
-    from market.scenarios import check_parameter_range, default_values, sweep
-
-    values = _scenario(obj, scenario_name, levers)
-    grid = default_values(parameter, step)
-    if lo is not None or hi is not None:
-        grid = check_parameter_range(parameter, grid[0] if lo is None else lo,
-                                     grid[-1] if hi is None else hi, step)
-    baseline, source, digest = _baseline(obj, care_homes, False)
-    res = sweep(baseline, parameter, grid, values)
-    out = res.to_dict()
-    if not tipping:
-        out.pop("tipping")
-    out.update({"scenario": values, "source": source, "input_hash": digest})
-    out["run_id"] = _record(obj, care_homes, "sweep", out, {**values, "parameter": parameter},
-                            baseline.params.with_overrides(values).to_records(), digest)
+    sweep_levers = given("sweep", kw)
+    out = analyses.sweep(market_of(obj, care_homes), given("scenario", kw), sweep_levers,
+                         scenario_name=scenario_name)
     if as_json:
         emit_json(out)
         return
-    click.echo(res.table.to_string(index=False, float_format=lambda v: f"{v:,.2f}"))
+    click.echo(pd.DataFrame(out["table"]).to_string(
+        index=False, float_format=lambda v: formats.number(v, 2)))
+    _print_excluded(out["excluded"])
 
 
 @click.command("montecarlo")
 @click.option("--care-homes", type=click.Path(dir_okay=False), default=None)
-@click.option("--take-up-dist", default="beta:2,3", show_default=True,
-              help="Take-up distribution: beta:a,b[,low,high] | triangular:low,mode,high | "
-                   "uniform:low,high | a number.")
-@click.option("--cost-change-dist", default=None,
-              help="Optional cost-change distribution (same forms).")
-@click.option("--draws", type=int, default=10_000, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--scope", type=click.Choice(["market", "home"]), default="market",
-              show_default=True, help="One take-up per draw for the market, or per home.")
-@lever_options
-@click.option("--homes/--no-homes", "with_homes", default=True, show_default=True,
-              help="Include the per-home probabilities.")
+@options("montecarlo")
+@scenario_options
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
 @reports_errors
-def montecarlo_cmd(obj, care_homes, take_up_dist, cost_change_dist, draws, seed, scope,
-                   scenario_name, with_homes, as_json, **levers):
+def montecarlo_cmd(obj, care_homes, scenario_name, as_json, **kw):
     """Monte Carlo over uncertain take-up: P(at risk / unviable) per home, beds at risk."""
-    from market.uncertainty import monte_carlo
-
-    values = _scenario(obj, scenario_name, levers)
-    baseline, source, digest = _baseline(obj, care_homes, False)
-    res = monte_carlo(baseline, take_up_dist, cost_change_dist, draws, seed, values, scope)
-    out = res.to_dict(homes=with_homes)
-    out.update({"source": source, "input_hash": digest})
-    out["run_id"] = _record(obj, care_homes, "montecarlo", out,
-                            {**values, "take_up_dist": take_up_dist,
-                             "cost_change_dist": cost_change_dist, "draws": draws,
-                             "seed": seed, "scope": scope},
-                            baseline.params.with_overrides(values).to_records(), digest)
+    out = analyses.montecarlo(market_of(obj, care_homes), given("scenario", kw),
+                              given("montecarlo", kw), scenario_name=scenario_name)
     if as_json:
         emit_json(out)
         return
-    q = out["market"]
-    click.echo(f"{draws} draws (seed {seed}, {scope} scope) in {out['seconds']:.3f} s")
+    lv, q = out["levers"], out["market"]
+    click.echo(f"{lv['draws']} draws (seed {lv['seed']}, {lv['scope']} scope) in "
+               f"{out['seconds']:.3f} s")
     for key in ("beds_at_risk", "beds_unviable", "beds_not_sustainable"):
         v = q[key]
-        click.echo(f"{key:22} median {v['median']:>10,.0f}   90% interval "
-                   f"{v['p05']:,.0f} - {v['p95']:,.0f}")
+        click.echo(f"{key:22} median {formats.number(v['median']):>10}   90% interval "
+                   f"{formats.number(v['p05'])} - {formats.number(v['p95'])}")
+    _print_excluded(out["excluded"])
 
 
 # --------------------------------------------------------------------------------------------
 
 
-def _coverage_inputs(obj):
-    from caremarket.analyses import coverage_frames
-
-    try:
-        return coverage_frames(obj.db)
-    except InvalidInput as exc:
-        raise InvalidInput(f"the store {obj.db_path}: {exc}") from None
-
-
 @click.command("exits")
-@lever_options
-@click.option("--solver", default="auto", show_default=True)
+@scenario_options
+@options("exits")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
 @reports_errors
-def exits_cmd(obj, scenario_name, solver, as_json, **levers):
+def exits_cmd(obj, scenario_name, as_json, **kw):
     """Home-care providers made unviable by a scenario exit: unmet hours added, by zone."""
-    from caremarket.store import content_hash
-    from optimizer.fee_uplift import provider_exits
-
-    values = _scenario(obj, scenario_name, levers)
-    zones, providers, travel = _coverage_inputs(obj)
-    res = provider_exits(zones, providers, travel, scenario=values, solver=solver)
-    out = res.to_dict()
-    digest = content_hash(obj.db)
-    out["run_id"] = _record(obj, None, "exits", out, values, res.params.to_records(), digest)
+    out = analyses.exits(obj.db, given("scenario", kw), given("exits", kw),
+                         scenario_name=scenario_name)
     if as_json:
         emit_json(out)
         return
-    click.echo(f"exits: {', '.join(res.exited) or 'none'}; unmet hours "
-               f"{res.unmet_before:,.1f} -> {res.unmet_after:,.1f} a week")
+    click.echo(f"exits: {', '.join(out['exited']) or 'none'}; unmet hours "
+               f"{formats.hours(out['unmet_before'])} -> {formats.hours(out['unmet_after'])} "
+               "a week")
+    _print_excluded(out["excluded"])
 
 
 @click.command("fee-uplift")
-@lever_options
-@click.option("--mode", type=click.Choice(["provider", "band"]), default="provider",
-              show_default=True, help="Uplift per provider, or per rurality band of zones.")
-@click.option("--solver", default="cbc", show_default=True)
+@scenario_options
+@options("fee_uplift")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
 @reports_errors
-def fee_uplift_cmd(obj, scenario_name, mode, solver, as_json, **levers):
+def fee_uplift_cmd(obj, scenario_name, as_json, **kw):
     """Cheapest LA fee uplifts that keep coverage at its baseline level under a scenario."""
-    from caremarket.store import content_hash
-    from optimizer.fee_uplift import FeeUpliftModel
-
-    values = _scenario(obj, scenario_name, levers)
-    zones, providers, travel = _coverage_inputs(obj)
-    model = FeeUpliftModel.from_frames(zones, providers, travel, scenario=values,
-                                       mode=mode).solve(solver)
-    out = model.to_dict()
-    out["run_id"] = _record(obj, None, "fee_uplift", out, {**values, "mode": mode},
-                            model.params.to_records(), content_hash(obj.db))
+    out = analyses.fee_uplift(obj.db, given("scenario", kw), given("fee_uplift", kw),
+                              scenario_name=scenario_name)
     if as_json:
         emit_json(out)
         return
-    click.echo(f"extra LA spend {out['annual_cost']:,.0f} a year; unmet hours "
-               f"{out['unmet_baseline']:,.1f} (baseline) -> {out['unmet_with_uplift']:,.1f}")
+    click.echo(f"extra LA spend {formats.money(out['annual_cost'])} a year; unmet hours "
+               f"{formats.hours(out['unmet_baseline'])} (baseline) -> "
+               f"{formats.hours(out['unmet_with_uplift'])}")
+    _print_excluded(out["excluded"])
 
 
 def register(cli) -> None:

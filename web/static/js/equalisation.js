@@ -11,54 +11,85 @@
   const describe = document.getElementById("scenario-description");
   const saved = CM.readJSON("scenarios-data") || [];
   const sliders = Array.from(form.querySelectorAll("input[type=range]"));
+  const boxes = Array.from(form.querySelectorAll("input.lever-box"));
+  const extrasBox = document.getElementById("scenario-extras");
+  const runSaved = document.getElementById("run-saved");
   const COLOURS = { sustainable: "#2e7d32", "at risk": "#c77700", unviable: "#b3261e" };
-  let loaded = null; // the saved scenario the sliders hold, until one is moved
+  let loaded = null; // the saved scenario the levers hold, until one is changed
   let charts = [];
+  const boxOf = (name) => document.getElementById("box-" + name);
+  const sliderOf = (name) => document.getElementById("lever-" + name);
 
-  function show(input) {
-    const out = document.getElementById("out-" + input.name);
-    if (out) out.textContent = CM.lever(input.value, input.name);
+  function show(name) {
+    const out = document.getElementById("out-" + name);
+    if (out) out.textContent = CM.lever(boxOf(name).value, name);
   }
+  /* the exact values: the number boxes (a slider only moves in its steps) and the loaded
+     scenario's other parameters */
   function values() {
     const v = {};
-    sliders.forEach((s) => (v[s.name] = Number(s.value)));
+    if (loaded) Object.assign(v, loaded.values);
+    boxes.forEach((b) => (v[b.dataset.lever] = Number(b.value)));
+    extrasBox.querySelectorAll("input").forEach((i) => (v[i.name] = Number(i.value)));
     return v;
   }
   function sameAsLoaded() {
     if (!loaded) return false;
-    return sliders.every((s) => Math.abs(Number(s.value) - Number(loaded.values[s.name] ?? s.dataset.default)) < 1e-9);
+    const v = values();
+    return Object.keys(v).every((k) => Math.abs(v[k] - Number(loaded.values[k] ?? boxOf(k)?.dataset.default ?? v[k])) < 1e-12);
+  }
+  function changed() {
+    if (loaded && !sameAsLoaded()) describe.textContent = "Changed from “" + loaded.name + "”.";
+    runSaved.hidden = !loaded;
   }
   sliders.forEach((s) => {
-    show(s);
     s.addEventListener("input", () => {
-      show(s);
-      if (loaded && !sameAsLoaded()) {
-        describe.textContent = "Changed from “" + loaded.name + "”.";
-      }
+      boxOf(s.dataset.lever).value = s.value;
+      show(s.dataset.lever);
+      changed();
     });
-    s.addEventListener("change", () => show(s));
+  });
+  boxes.forEach((b) => {
+    show(b.dataset.lever);
+    b.addEventListener("input", () => {
+      sliderOf(b.dataset.lever).value = b.value; // the slider shows it as near as it can
+      show(b.dataset.lever);
+      changed();
+    });
   });
 
   function load(name) {
     const sc = saved.find((x) => x.name === name);
     loaded = sc || null;
-    sliders.forEach((s) => {
-      const v = sc && sc.values[s.name] !== undefined ? sc.values[s.name] : Number(s.dataset.default);
-      s.value = v;
-      show(s);
+    boxes.forEach((b) => {
+      const k = b.dataset.lever;
+      const v = sc && sc.values[k] !== undefined ? sc.values[k] : Number(b.dataset.default);
+      b.value = v;
+      sliderOf(k).value = v;
+      show(k);
     });
+    extrasBox.textContent = "";
+    runSaved.hidden = !sc;
     if (!sc) {
       describe.textContent = "";
       return;
     }
-    const extra = Object.keys(sc.values).filter((k) => !sliders.some((s) => s.name === k));
-    describe.textContent = (sc.description || "") +
-      (extra.length ? " Also sets " + extra.join(", ") + " (kept when run by name)." : "");
+    Object.keys(sc.values).filter((k) => !boxOf(k)).forEach((k) => {
+      const label = document.createElement("label");
+      label.textContent = k.replace(/_/g, " ") + " ";
+      const input = document.createElement("input");
+      input.type = "number";
+      input.step = "any";
+      input.name = k;
+      input.value = sc.values[k];
+      input.addEventListener("input", changed);
+      label.appendChild(input);
+      extrasBox.appendChild(label);
+    });
+    describe.textContent = sc.description || "";
   }
   loader.addEventListener("change", () => load(loader.value));
-  if (loader.value) {
-    loaded = saved.find((x) => x.name === loader.value) || null;
-  }
+  if (loader.value) load(loader.value);
   document.getElementById("reset-sliders").addEventListener("click", () => {
     loader.value = "";
     load("");
@@ -81,6 +112,12 @@
     const body = { kind: "equalisation", options: options() };
     if (loaded && sameAsLoaded()) body.scenario_name = loaded.name;
     else body.scenario = values();
+    CM.startRun({ body, statusBox, button, target, page: location.pathname, onResult: drawResult });
+  });
+  runSaved.addEventListener("click", () => {
+    if (!loaded) return;
+    load(loaded.name); // the levers show exactly what runs
+    const body = { kind: "equalisation", options: options(), scenario_name: loaded.name };
     CM.startRun({ body, statusBox, button, target, page: location.pathname, onResult: drawResult });
   });
 
