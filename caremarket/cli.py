@@ -85,6 +85,7 @@ accounts_cmds.register(cli)
 from caremarket.commands import viability as viability_cmds; viability_cmds.register(cli)  # noqa: E402, E702, I001
 from caremarket.commands import optimize as optimize_cmds; optimize_cmds.register(cli)  # noqa: E402, E702, I001
 from caremarket.commands import reports as reports_cmds; reports_cmds.register(cli)  # noqa: E402, E702, I001
+from caremarket.commands import fcoc as fcoc_cmds; fcoc_cmds.register(cli)  # noqa: E402, E702, I001
 # --- end command registration ---
 
 # Commands of outer layers (web: `serve`) come through the `caremarket.commands` entry point, so

@@ -24,6 +24,7 @@ import pandas as pd
 import sqlite_utils
 
 from caremarket.store import now
+from market import fcoc
 from market.entities import (
     CARE_HOME,
     FEE_RATE,
@@ -774,6 +775,58 @@ def _cqc_hsca(table: pd.DataFrame, file: str) -> pd.DataFrame:
 # Registry and the transaction
 
 
+def _cost_returns(service: str, kind: str) -> Callable:
+    """Fair Cost of Care returns (market.fcoc): one row per provider return; every numeric
+    column that is not context is a cost line. A blank line cell keeps what a return stored
+    before (as in every upsert); a return from a provider the store does not hold is accepted
+    and flagged."""
+    providers_table = "homecare_providers" if service == "homecare" else "care_homes"
+
+    def parse(db, table: pd.DataFrame, file: str, params: ParameterSet) -> Batch:
+        table = table.copy()
+        table.columns = [str(c).strip() for c in table.columns]
+        entity = fcoc.return_entity(service, table.columns)
+        if "provider_id" in table.columns:
+            pid = table["provider_id"].astype("string").str.strip()
+            cat = (table["category"].astype("string").str.strip()
+                   if service == "care_home" and "category" in table.columns else "homecare")
+            table["return_id"] = pid + ":" + cat
+        rows = entity.validate(table, file)
+        lines = fcoc.line_columns(service, rows.columns)
+        if not lines:
+            raise ImportRejected([Problem(
+                "no cost-line columns: a return needs at least one line in GBP per "
+                f"{'contact hour' if service == 'homecare' else 'resident-week'} (e.g. "
+                f"{', '.join(fcoc.LINES[service][:4])}, ...)", file, 1)], file)
+        stored = {r[0]: json.loads(r[1] or "{}") for r in db.execute(
+            "select return_id, lines from cost_returns where service = ?", [service])}
+        records, problems = [], []
+        for i, rec in enumerate(_records(rows)):
+            given = {k: rec.pop(k) for k in lines}
+            merged = dict(stored.get(rec["return_id"], {}))
+            merged.update({k: v for k, v in given.items() if v is not None})
+            if not merged:
+                problems.append(Problem("the return gives no cost line", file, 2 + i,
+                                        lines[0]))
+                continue
+            rec = {k: v for k, v in rec.items() if v is not None}  # blank keeps what is stored
+            rec.update(service=service, lines=json.dumps(merged, sort_keys=True),
+                       total=round(sum(merged.values()), 4))
+            records.append(rec)
+        if problems:
+            raise ImportRejected(problems, file)
+        batch = Batch(kind, file, len(table))
+        batch.add("cost_returns", records)
+        known = _ids(db, providers_table, "provider_id")
+        outside = sorted({r["provider_id"] for r in records} - known)
+        if outside:
+            batch.notes.append(f"{len(outside)} return(s) from providers not in the store "
+                               f"(kept and flagged): {', '.join(outside[:20])}")
+        return batch
+
+    return parse
+
+
 @dataclass(frozen=True)
 class Kind:
     name: str
@@ -797,6 +850,10 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("postcodes", "postcode to lat/lon (e.g. Code-Point Open with lat, lon)", _postcodes),
     Kind("population", "ONS LSOA population by single year of age", _population),
     Kind("rurality", "ONS Rural-Urban Classification (2011 or 2021) per LSOA", _rurality),
+    Kind("homecare-returns", "Fair Cost of Care home-care returns (provider_id, cost lines in "
+         "GBP per contact hour)", _cost_returns("homecare", "homecare-returns")),
+    Kind("care-home-returns", "Fair Cost of Care care-home returns (provider_id, category, cost "
+         "lines in GBP per resident-week)", _cost_returns("care_home", "care-home-returns")),
 )}
 
 

@@ -116,12 +116,24 @@ def _m005_report_run_worker(db: sqlite_utils.Database) -> None:
     db["report_runs"].add_column("progress", float)
 
 
+def _m008_cost_returns(db: sqlite_utils.Database) -> None:
+    """Fair Cost of Care returns (market.fcoc): one row per provider return, its cost lines as
+    a JSON object (the lines vary by template and council) and their total."""
+    db["cost_returns"].create({
+        "return_id": str, "service": str, "category": str, "provider_id": str,
+        "contact_hours": float, "visit_minutes": float, "beds": float, "occupancy": float,
+        "carer_basic_pay": float, "lines": str, "total": float, "updated_at": str,
+    }, pk="return_id")
+    db["cost_returns"].create_index(["service", "category"])
+
+
 MIGRATIONS: list[Migration] = [
     (1, "market data", _m001_market),
     (2, "accounts, runs and reports", _m002_app),
     (3, "CQC locations", _m003_cqc_locations),
     (4, "run worker", _m004_run_worker),
     (5, "report run worker", _m005_report_run_worker),
+    (8, "Fair Cost of Care returns", _m008_cost_returns),
 ]
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from data.fcoc_sample import sample_returns
 from market.parameters import ParameterSet
 
 CENTRE = (53.05, -0.35)  # lat, lon of the county's middle
@@ -76,8 +77,12 @@ def generate(seed: int = 42, n_zones: int = 320, n_agencies: int = 44,
         {"area_id": "E10000099", "service": "homecare", "self_funder_share": 0.33,
          "as_of": "2025-03-31", "source": "synthetic"},
     ])
+    nursing = homes["nursing"] == "yes"
+    returns = sample_returns(agencies["provider_id"].tolist(),
+                             homes.loc[~nursing, "provider_id"].tolist(),
+                             homes.loc[nursing, "provider_id"].tolist(), seed)
     return {"zones": zones, "homecare-providers": agencies, "care-homes": homes,
-            "sites": sites, "fees": fees, "self-funders": self_funders}
+            "sites": sites, "fees": fees, "self-funders": self_funders, **returns}
 
 
 def _zones(rng: np.random.Generator, n: int, params: ParameterSet) -> pd.DataFrame:
@@ -250,7 +255,8 @@ def _fees(zones: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-ORDER = ("zones", "homecare-providers", "care-homes", "sites", "fees", "self-funders")
+ORDER = ("zones", "homecare-providers", "care-homes", "sites", "fees", "self-funders",
+         "homecare-returns", "care-home-returns")
 
 
 def write_sample(outdir: str | Path, seed: int = 42) -> dict[str, Path]:

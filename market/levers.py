@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import date as _date
 from typing import Any
 
 from market.errors import InvalidScenario
@@ -145,6 +146,11 @@ class Lever:
             if not isinstance(value, str):
                 raise LeverError(name, "must be text")
             return value
+        if self.kind == "date":
+            try:
+                return _date.fromisoformat(str(value).strip()).isoformat()
+            except ValueError:
+                raise LeverError(name, f"{value!r} is not a date (YYYY-MM-DD)") from None
         raise AssertionError(f"lever kind {self.kind}")
 
     def schema(self) -> dict[str, Any]:
@@ -169,6 +175,8 @@ class Lever:
             if self.maximum is not None:
                 item["maximum"] = self.maximum
             base = {"type": "object", "additionalProperties": item}
+        elif self.kind == "date":
+            base = {"type": "string", "format": "date"}
         else:
             base = {"type": "string"}
         if self.nullable or self.default is None:
@@ -316,9 +324,24 @@ SITES: tuple[Lever, ...] = (
     _SOLVER,
 )
 
+FCOC: tuple[Lever, ...] = (
+    Lever("exclude_outliers", "boolean", "Leave out outliers",
+          "Leave out the returns whose total is outside Tukey's fences (1.5 IQR); they are "
+          "listed either way", default=False),
+    Lever("years", "integer", "Years to reach the fair cost",
+          "Equal steps from today's LA rate to the uprated median", default=3, minimum=1,
+          maximum=10, step=1),
+    Lever("as_of", "date", "Fees in force on", "The date whose LA rates are compared "
+          "(default: today)"),
+    Lever("returns_date", "date", "Prices of the returns",
+          "The date the returns' costs are at, uprated from there (the 2022 exercise: "
+          "2022-04-01)", default="2022-04-01", advanced=True),
+)
+
 OPERATIONS: dict[str, tuple[Lever, ...]] = {
     "scenario": SCENARIO, "coverage": COVERAGE, "equalisation": EQUALISATION, "sweep": SWEEP,
     "montecarlo": MONTECARLO, "exits": EXITS, "fee_uplift": FEE_UPLIFT, "sites": SITES,
+    "fcoc": FCOC,
 }
 
 

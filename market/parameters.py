@@ -173,3 +173,78 @@ class ParameterSet(Mapping[str, float]):
 
 def defaults() -> ParameterSet:
     return ParameterSet()
+
+
+# -- dated series ---------------------------------------------------------------------------------
+# Values that change on known dates, for uprating costs from one date to another (the Fair Cost
+# of Care trajectory, market.fcoc). A value holds from its date to the next one's.
+
+@dataclass(frozen=True)
+class Dated:
+    effective_from: str
+    value: float
+    source: str
+
+
+_NLW_SOURCE = ("National Minimum Wage and National Living Wage rates, GOV.UK "
+               "(https://www.gov.uk/national-minimum-wage-rates); rate for workers aged 23+ "
+               "(21+ from April 2024)")
+_CPI_SOURCE = ("ONS, CPI annual rate, all items (series D7G7), April of each year "
+               "(https://www.ons.gov.uk/economy/inflationandpriceindices/timeseries/d7g7/mm23)")
+SERIES: dict[str, tuple[Dated, ...]] = {
+    # GBP an hour
+    "national_living_wage": (
+        Dated("2022-04-01", 9.50, _NLW_SOURCE), Dated("2023-04-01", 10.42, _NLW_SOURCE),
+        Dated("2024-04-01", 11.44, _NLW_SOURCE), Dated("2025-04-01", 12.21, _NLW_SOURCE),
+        Dated("2026-04-01", 12.71, _NLW_SOURCE),
+    ),
+    # the year-on-year CPI rise to each April (0.087 = 8.7%)
+    "cpi_annual_rate": (
+        Dated("2023-04-01", 0.087, _CPI_SOURCE), Dated("2024-04-01", 0.023, _CPI_SOURCE),
+        Dated("2025-04-01", 0.035, _CPI_SOURCE),
+    ),
+}
+# After the last published figure: pay held at the last rate (no rise is assumed before it is
+# announced); prices rise at the Bank of England's 2% target each April.
+ASSUMED_CPI_RATE = 0.02
+
+
+def value_at(name: str, on: str) -> Dated:
+    """The dated value of `name` in force on `on` (ISO date): the latest on or before it.
+    KeyError when `on` is before the series starts."""
+    series = SERIES[name]
+    found = [d for d in series if d.effective_from <= on]
+    if not found:
+        raise KeyError(f"{name}: no value on {on} (the series starts {series[0].effective_from})")
+    return found[-1]
+
+
+def price_index(on: str, base: str) -> tuple[float, list[str]]:
+    """Prices on `on` relative to `base` (1.0 = the same), compounding the April CPI rises
+    between them; the second item lists the Aprils whose rise is assumed (ASSUMED_CPI_RATE)."""
+    published = {d.effective_from[:4]: d.value for d in SERIES["cpi_annual_rate"]}
+    lo, hi, sign = (base, on, 1) if on >= base else (on, base, -1)
+    ratio, assumed = 1.0, []
+    for year in range(int(lo[:4]), int(hi[:4]) + 1):
+        april = f"{year}-04-01"
+        if not (lo < april <= hi):
+            continue
+        rate = published.get(str(year))
+        if rate is None:
+            rate = ASSUMED_CPI_RATE
+            assumed.append(april)
+        ratio *= 1.0 + rate
+    return (ratio if sign > 0 else 1.0 / ratio), assumed
+
+
+def uprating(base: str, on: str) -> tuple[float, float, list[str]]:
+    """(pay ratio, price ratio, assumptions) from `base` to `on`: pay by the National Living
+    Wage in force on each date, prices by CPI (price_index)."""
+    pay = value_at("national_living_wage", on).value / value_at("national_living_wage",
+                                                                  base).value
+    prices, assumed = price_index(on, base)
+    last_pay = SERIES["national_living_wage"][-1].effective_from
+    notes = [f"CPI rise to {a} assumed {ASSUMED_CPI_RATE:.0%}" for a in assumed]
+    if on[:4] > last_pay[:4]:
+        notes.append(f"National Living Wage held at its {last_pay} rate after that date")
+    return pay, prices, notes

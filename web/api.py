@@ -25,7 +25,15 @@ from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
-from caremarket import accounts, analyses, importers, jsonio, paging, scenario_store
+from caremarket import (
+    accounts,
+    analyses,
+    fair_cost,
+    importers,
+    jsonio,
+    paging,
+    scenario_store,
+)
 from caremarket.runs import get_run
 from market import levers as levers_registry
 from market.errors import (
@@ -324,6 +332,19 @@ def overview():
 def map_layers():
     """Get the map layers: zones, care homes, home-care providers and candidate sites."""
     return json_response(queries.map_layers(get_db()))
+
+
+@bp.get("/fcoc")
+@doc(query={lv.name: ({"boolean": "boolean", "integer": "integer"}.get(lv.kind, "string"),
+                      lv.help or lv.label) for lv in levers_registry.FCOC})
+def fair_cost_of_care():
+    """The Fair Cost of Care summary: quartiles of the returns per service and care-home
+    category, against the LA rates, with the cost of paying the median (docs/fcoc.md)."""
+    levers = {k: v for k, v in request.args.items()}
+    try:
+        return json_response(fair_cost.fcoc(get_db(), levers))
+    except levers_registry.LeverError as exc:
+        raise bad_request(exc.field, exc.reason) from None
 
 
 @bp.get("/parameters")

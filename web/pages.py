@@ -16,12 +16,13 @@ from typing import Any
 
 from flask import Blueprint, abort, render_template, request
 
-from caremarket import analyses, formats, paging
+from caremarket import analyses, fair_cost, formats, paging
 from caremarket.importers import KINDS
 from caremarket.runs import get_run
 from caremarket.scenario_store import get_scenario, list_scenarios
 from market import levers as levers_registry
 from market.errors import CareMarketError, ImportRejected, Problem, UnknownEntity
+from market.fcoc import CATEGORY_LABELS
 from market.parameters import RURALITY_CLASSES, ParameterSet
 from market.viability import LEVERS
 from web import queries, uploads
@@ -446,6 +447,29 @@ def equalisation():
     if request.args.get("fragment"):
         return render_template("_equalisation_result.html", **data)
     return render_template("equalisation.html", **data)
+
+
+def fcoc_view(db, args: Mapping[str, Any]) -> dict[str, Any]:
+    """`fair_cost.fcoc` (what /api/v1/fcoc returns) and its groups in page order."""
+    given = {k: v for k, v in args.items() if v not in (None, "")}
+    if "exclude_outliers" not in given and args:
+        given["exclude_outliers"] = "false"
+    out = fair_cost.fcoc(db, given)
+    groups = [("homecare", "Home care (18+)", out["summary"]["homecare"])]
+    groups += [(c, CATEGORY_LABELS[c], g) for c, g in out["summary"]["care_homes"].items()]
+    return {"out": out, "groups": groups, "levers": levers_registry.FCOC}
+
+
+@bp.route("/fcoc")
+def fcoc():
+    args = {lv.name: request.args.get(lv.name) for lv in levers_registry.FCOC}
+    if not any(v is not None for v in args.values()):
+        args = {}
+    try:
+        data = fcoc_view(get_db(), args)
+    except levers_registry.LeverError as exc:
+        abort(400, description=str(exc))
+    return render_template("fcoc.html", **data)
 
 
 @bp.route("/data")
