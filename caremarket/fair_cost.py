@@ -143,7 +143,7 @@ def fcoc(db: sqlite_utils.Database, levers: dict[str, Any] | None = None) -> dic
             entry["trajectory"] = []
             entry["why_no_cost"] = (
                 "no returns" if median is None else "no LA rate in force" if rate is None
-                else "the store does not separate enhanced-needs placements from standard ones")
+                else "enhanced-needs placements are not separated in the store")
         against[group] = entry
     costs = [e["cost_now"] for e in against.values() if e["cost_now"] is not None]
     return {"summary": summary, "against_fees": against, "placements": volumes,
