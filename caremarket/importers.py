@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import sqlite_utils
 
+from caremarket import undo
 from caremarket.store import now
 from market import fcoc
 from market.entities import (
@@ -870,6 +871,41 @@ def parse_file(db: sqlite_utils.Database, kind: str, path: str | Path,
     return KINDS[kind].parse(db, table, name, params or ParameterSet())
 
 
+def rejection_log(db: sqlite_utils.Database) -> Path | None:
+    """The journal of rejected imports beside the store file (`STORE.rejected.jsonl`), None for
+    a store in memory. Rejections are kept out of the store so that a rejected file leaves the
+    store byte-identical."""
+    for _seq, name, file in db.execute("pragma database_list"):
+        if name == "main":
+            return Path(file + ".rejected.jsonl") if file else None
+    return None
+
+
+def log_rejection(db: sqlite_utils.Database, entry: dict[str, Any]) -> None:
+    path = rejection_log(db)
+    if path is None:
+        return
+    try:
+        with path.open("a", encoding="utf-8") as f:
+            f.write(json.dumps(entry, default=str) + "\n")
+    except OSError:  # a read-only folder: the rejection is still reported to the caller
+        pass
+
+
+def rejected_imports(db: sqlite_utils.Database, limit: int = 200) -> list[dict[str, Any]]:
+    """The latest rejected imports, newest first (who, when, file, hash, the problems)."""
+    path = rejection_log(db)
+    if path is None or not path.exists():
+        return []
+    out = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines()[-limit:]:
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            continue
+    return out[::-1]
+
+
 def import_file(db: sqlite_utils.Database, kind: str, path: str | Path, *,
                 user: str | None = None, params: ParameterSet | None = None,
                 display_name: str | None = None) -> ImportSummary:
@@ -877,9 +913,16 @@ def import_file(db: sqlite_utils.Database, kind: str, path: str | Path, *,
     name = display_name or Path(path).name
     digest = hashlib.sha256(Path(path).read_bytes()).hexdigest() if Path(path).exists() else ""
     started = now()
-    batch = parse_file(db, kind, path, params, name)
+    try:
+        batch = parse_file(db, kind, path, params, name)
+    except ImportRejected as exc:
+        log_rejection(db, {"kind": kind, "file_name": name, "content_hash": digest,
+                           "user": user, "started_at": started, "finished_at": now(),
+                           "status": "rejected", "problems_total": len(exc.problems),
+                           "problems": [p.to_dict() for p in exc.problems[:200]]})
+        raise
     by_type: dict[str, int] = {}
-    with db.atomic():
+    with db.atomic(), undo.recording(db):
         for table, records in batch.upserts.items():
             if not records:
                 continue
@@ -912,5 +955,6 @@ def import_file(db: sqlite_utils.Database, kind: str, path: str | Path, *,
             "by_type": json.dumps(by_type), "rejected": 0,
             "unplaced": json.dumps(batch.unplaced[:1000]), "message": "\n".join(batch.notes),
         })
+        undo.keep(db, int(row.last_pk))
     return ImportSummary(int(row.last_pk), kind, name, digest, batch.rows_read, by_type,
                          batch.unplaced, batch.notes)

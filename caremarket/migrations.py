@@ -116,6 +116,17 @@ def _m005_report_run_worker(db: sqlite_utils.Database) -> None:
     db["report_runs"].add_column("progress", float)
 
 
+def _m006_import_changes(db: sqlite_utils.Database) -> None:
+    """Undo for imports (caremarket.undo): each row an accepted import inserted, updated or
+    deleted, with the row as it was; and when and by whom an import was reverted."""
+    db["import_changes"].create({"import_id": int, "seq": int, "table_name": str,
+                                 "action": str, "key": str, "previous": str},
+                                pk=("import_id", "seq"))
+    db["import_changes"].create_index(["table_name", "key"])
+    db["imports"].add_column("reverted_at", str)
+    db["imports"].add_column("reverted_by", str)
+
+
 def _m008_cost_returns(db: sqlite_utils.Database) -> None:
     """Fair Cost of Care returns (market.fcoc): one row per provider return, its cost lines as
     a JSON object (the lines vary by template and council) and their total."""
@@ -133,6 +144,7 @@ MIGRATIONS: list[Migration] = [
     (3, "CQC locations", _m003_cqc_locations),
     (4, "run worker", _m004_run_worker),
     (5, "report run worker", _m005_report_run_worker),
+    (6, "import changes (undo)", _m006_import_changes),
     (8, "Fair Cost of Care returns", _m008_cost_returns),
 ]
 

@@ -33,6 +33,7 @@ from caremarket import (
     jsonio,
     paging,
     scenario_store,
+    undo,
 )
 from caremarket.runs import get_run
 from market import levers as levers_registry
@@ -561,6 +562,33 @@ def import_file():
         raise bad_request("file", "attach the file to import (multipart field 'file')")
     summary = uploads.import_upload(get_db(), kind, upload, actor())
     return json_response(summary.to_dict(), 201)
+
+
+@bp.get("/imports/rejected")
+def rejected_imports():
+    """The latest rejected files (who, when, file, hash, the first 200 problems), newest
+    first: kept beside the store so a rejected file leaves the store byte-identical."""
+    return json_response(paginate_list(importers.rejected_imports(get_db()), _args()))
+
+
+@bp.post("/imports/<int:import_id>/revert")
+@requires("analyst")
+@doc(query={"cascade": ("boolean", "also revert later imports that changed the same rows, "
+                                   "newest first")})
+def revert_import(import_id: int):
+    """Restore the store as it was before import `import_id`, in one transaction; 409 naming
+    the later imports (details.later) when they changed the same rows, unless cascade."""
+    body = request.get_json(silent=True) if request.is_json else None
+    raw = (body or {}).get("cascade", request.args.get("cascade", "false"))
+    try:
+        cascade = levers_registry.Lever("cascade", "boolean", "cascade").check(raw)
+    except levers_registry.LeverError as exc:
+        raise bad_request("cascade", exc.reason) from None
+    try:
+        out = undo.revert(get_db(), import_id, actor(), bool(cascade))
+    except undo.RevertRefused as exc:
+        raise ApiError(409, "conflict", str(exc), {"later": exc.later}) from None
+    return json_response(out)
 
 
 # -- the OpenAPI document -----------------------------------------------------------------------

@@ -16,8 +16,8 @@ from typing import Any
 
 from flask import Blueprint, abort, render_template, request
 
-from caremarket import analyses, fair_cost, formats, paging
-from caremarket.importers import KINDS
+from caremarket import analyses, fair_cost, formats, paging, undo
+from caremarket.importers import KINDS, rejected_imports
 from caremarket.runs import get_run
 from caremarket.scenario_store import get_scenario, list_scenarios
 from market import levers as levers_registry
@@ -348,7 +348,8 @@ def equalisation_extras(run: Mapping[str, Any] | None) -> dict[str, Any] | None:
 def data_view(db, args: Mapping[str, Any]) -> dict[str, Any]:
     """The import kinds and `queries.imports` (what /api/v1/imports returns)."""
     return {"kinds": [{"name": k.name, "description": k.description} for k in KINDS.values()],
-            "imports": queries.imports(db, dict(args))}
+            "imports": queries.imports(db, dict(args)),
+            "rejected_imports": rejected_imports(db, 20)}
 
 
 def import_upload(db, kind: str, upload, user: str) -> dict[str, Any]:
@@ -489,4 +490,22 @@ def data_import():
         rejected = exc.to_dict()
     status = 422 if rejected else 200
     return render_template("data.html", summary=summary, rejected=rejected, chosen_kind=kind,
+                           **data_view(db, {})), status
+
+
+@bp.route("/data/imports/<int:import_id>/revert", methods=["POST"], endpoint="data_revert")
+@requires("analyst")
+def data_revert(import_id: int):
+    """The Data page's Revert button: undo.revert, as `POST /api/v1/imports/<id>/revert`."""
+    db = get_db()
+    cascade = request.form.get("cascade") == "1"
+    reverted, refused = None, None
+    try:
+        reverted = undo.revert(db, import_id, actor(), cascade)
+    except undo.RevertRefused as exc:
+        refused = {"import_id": import_id, "message": str(exc), "later": exc.later}
+    except UnknownEntity as exc:
+        _not_found(exc)
+    status = 409 if refused else 200
+    return render_template("data.html", reverted=reverted, refused=refused,
                            **data_view(db, {})), status

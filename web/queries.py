@@ -225,7 +225,8 @@ def overview(db) -> dict[str, Any]:
 
 def imports(db, args: dict[str, Any]) -> dict[str, Any]:
     out = paginate("select id, kind, file_name, content_hash, user, started_at, finished_at, "
-                   "status, rows_read, records, by_type, rejected, unplaced, message "
+                   "status, rows_read, records, by_type, rejected, unplaced, message, "
+                   "reverted_at, reverted_by "
                    "from imports", [], db, int(args.get("page", 1)),
                    int(args.get("per_page", 50)), "id desc")
     for item in out["items"]:

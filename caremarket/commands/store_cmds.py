@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from caremarket import undo
 from caremarket.cases import load_devon, load_sample
 from caremarket.cli import emit_json, reports_errors
 
@@ -42,12 +43,32 @@ def init_cmd(obj, sample: bool, seed: int, devon: str | None, as_json: bool) -> 
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--user", default=None, help="Who is importing (recorded in the history).")
+@click.option("--cascade", is_flag=True,
+              help="With `import revert ID`: revert the later imports that changed the same "
+                   "rows first, newest first.")
 @click.pass_obj
 @reports_errors
-def import_cmd(obj, kind: str, file: str, as_json: bool, user: str | None) -> None:
-    """Import FILE as KIND (see `caremarket kinds`): all rows or none."""
+def import_cmd(obj, kind: str, file: str, as_json: bool, user: str | None,
+               cascade: bool) -> None:
+    """Import FILE as KIND (see `caremarket kinds`): all rows or none.
+
+    `caremarket import revert ID [--cascade]` restores the store as it was before import ID."""
     from caremarket.importers import KINDS, import_file
 
+    if kind == "revert":
+        try:
+            import_id = int(file)
+        except ValueError:
+            raise click.BadParameter(f"'{file}' is not an import id (a whole number; see "
+                                     "`caremarket imports`)", param_hint="ID") from None
+        out = undo.revert(obj.db, import_id, user or os.environ.get("USER"), cascade)
+        if as_json:
+            emit_json(out)
+        else:
+            for r in out["reverted"]:
+                click.echo(f"reverted import #{r['import_id']}: {r['changes']} row change(s) "
+                           "undone")
+        return
     if kind not in KINDS:
         raise click.BadParameter(f"'{kind}'; choose from {', '.join(KINDS)}", param_hint="KIND")
     if not Path(file).exists():
@@ -68,8 +89,34 @@ def kinds_cmd() -> None:
         click.echo(f"{k.name:20} {k.description}")
 
 
+@click.command("imports")
+@click.option("--rejected", is_flag=True, help="List the rejected files instead.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_obj
+@reports_errors
+def imports_cmd(obj, rejected: bool, as_json: bool) -> None:
+    """The import history (newest first): accepted and reverted imports, or rejected files."""
+    from caremarket.importers import rejected_imports
+
+    if rejected:
+        items = rejected_imports(obj.db)
+    else:
+        items = [dict(r) for r in obj.db["imports"].rows_where(order_by="id desc")]
+    if as_json:
+        emit_json({"items": items})
+        return
+    for r in items:
+        if rejected:
+            first = r["problems"][0]["message"] if r.get("problems") else ""
+            click.echo(f"{r['finished_at']}  {r['kind']:18} {r['file_name']}  "
+                       f"{r['problems_total']} problem(s): {first}")
+        else:
+            click.echo(f"#{r['id']:<5} {r['status']:9} {r['finished_at']}  {r['kind']:18} "
+                       f"{r['file_name']}  {r['records']} record(s)  {r['user'] or ''}")
+
+
 def register(cli: click.Group) -> None:
-    for cmd in (init_cmd, import_cmd, kinds_cmd):
+    for cmd in (init_cmd, import_cmd, imports_cmd, kinds_cmd):
         cli.add_command(cmd)
 
 

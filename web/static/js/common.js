@@ -291,3 +291,11 @@ document.addEventListener("change", function (ev) {
   const el = ev.target;
   if (el && el.matches && el.matches("select[data-autosubmit]") && el.form) el.form.submit();
 });
+
+/* <form data-confirm="question"> asks before it is sent (deleting a report, reverting an import). */
+document.addEventListener("submit", function (ev) {
+  const f = ev.target;
+  if (f && f.matches && f.matches("form[data-confirm]") && !window.confirm(f.getAttribute("data-confirm"))) {
+    ev.preventDefault();
+  }
+});

@@ -1,11 +1,6 @@
-// Report pages: the print button, and a confirmation before deleting a definition.
+// Report pages: the print button (confirmations are common.js's form[data-confirm]).
 (function () {
   document.querySelectorAll('[data-print]').forEach(function (b) {
     b.addEventListener('click', function () { window.print(); });
-  });
-  document.querySelectorAll('form[data-confirm]').forEach(function (f) {
-    f.addEventListener('submit', function (e) {
-      if (!window.confirm(f.getAttribute('data-confirm'))) e.preventDefault();
-    });
   });
 })();
