@@ -116,12 +116,20 @@ def _m005_report_run_worker(db: sqlite_utils.Database) -> None:
     db["report_runs"].add_column("progress", float)
 
 
+def _m007_session_version(db: sqlite_utils.Database) -> None:
+    """A per-user session version, kept in each login's session cookie and checked on every
+    request: logout, a password or role change and disabling the user bump it, which ends
+    every session that user had (a signed cookie alone outlives a logout)."""
+    db["users"].add_column("session_version", int, not_null_default=0)
+
+
 MIGRATIONS: list[Migration] = [
     (1, "market data", _m001_market),
     (2, "accounts, runs and reports", _m002_app),
     (3, "CQC locations", _m003_cqc_locations),
     (4, "run worker", _m004_run_worker),
     (5, "report run worker", _m005_report_run_worker),
+    (7, "session version", _m007_session_version),
 ]
 
 

@@ -1,0 +1,156 @@
+"""Hardening (issue 11): login throttling, sessions that end, upload names, small validation."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import PASSWORDS, csrf_from, email_for, login
+
+
+def _try(client, email: str, password: str):
+    token = csrf_from(client.get("/login").get_data(as_text=True))
+    return client.post("/login", data={"email": email, "password": password,
+                                       "csrf_token": token})
+
+
+@pytest.fixture
+def strict(app):
+    """Small limits: 3 failed logins per account, 5 per address, a minute each."""
+    app.config.update(LOGIN_LIMIT_ACCOUNT="3 per minute", LOGIN_LIMIT_ADDRESS="5 per minute")
+    return app
+
+
+# -- 1. login throttling ------------------------------------------------------------------------
+
+def test_failed_logins_for_an_account_are_throttled_others_still_log_in(strict):
+    client = strict.test_client()
+    for _ in range(3):
+        assert _try(client, email_for("admin"), "wrong-password").status_code == 401
+    resp = _try(client, email_for("admin"), PASSWORDS["admin"])  # even the right one waits
+    assert resp.status_code == 429
+    assert int(resp.headers["Retry-After"]) >= 1
+    html = resp.get_data(as_text=True)
+    assert "too many failed logins" in html and "try again in" in html
+    # another account from the same address still logs in
+    other = strict.test_client()
+    assert _try(other, email_for("viewer"), PASSWORDS["viewer"]).status_code == 302
+    # failures are in the audit log, with the address
+    from caremarket.store import open_store
+
+    store = open_store(strict.config["DATABASE"])
+    try:
+        rows = list(store.execute("select user, action, target, detail from audit_log "
+                                  "where action = 'login.failed'"))
+    finally:
+        store.close()
+    assert len(rows) == 3 and {r[2] for r in rows} == {email_for("admin")}
+    assert "127.0.0.1" in rows[0][3]
+
+
+def test_failed_logins_from_one_address_are_throttled(strict):
+    client = strict.test_client()
+    for i in range(5):
+        assert _try(client, f"nobody{i}@example.org", "wrong-password").status_code == 401
+    resp = _try(client, email_for("viewer"), PASSWORDS["viewer"])
+    assert resp.status_code == 429 and "Retry-After" in resp.headers
+    # another address is not held back
+    elsewhere = strict.test_client()
+    elsewhere.environ_base["REMOTE_ADDR"] = "10.0.0.9"
+    assert _try(elsewhere, email_for("viewer"), PASSWORDS["viewer"]).status_code == 302
+
+
+def test_successful_logins_are_not_counted(strict):
+    client = strict.test_client()
+    for _ in range(8):
+        assert _try(client, email_for("analyst"), PASSWORDS["analyst"]).status_code == 302
+
+
+def test_an_unknown_account_costs_one_password_hash_like_a_known_one(app, monkeypatch):
+    from caremarket import accounts
+    from caremarket.store import open_store
+
+    accounts._dummy_hash()  # made once per process, before counting
+    calls = []
+    real_check, real_make = accounts.check_password_hash, accounts.generate_password_hash
+    monkeypatch.setattr(accounts, "check_password_hash",
+                        lambda *a: calls.append("check") or real_check(*a))
+    monkeypatch.setattr(accounts, "generate_password_hash",
+                        lambda *a, **k: calls.append("make") or real_make(*a, **k))
+    store = open_store(app.config["DATABASE"])
+    try:
+        counts = {}
+        for email in (email_for("admin"), "nobody@example.org"):
+            calls.clear()
+            assert accounts.authenticate(store, email, "wrong-password") is None
+            counts[email] = list(calls)
+        # a disabled account too
+        accounts.set_active(store, email_for("viewer"), False, actor="test")
+        calls.clear()
+        assert accounts.authenticate(store, email_for("viewer"), PASSWORDS["viewer"]) is None
+        counts["disabled"] = list(calls)
+    finally:
+        store.close()
+    assert all(c == ["check"] for c in counts.values()), counts
+
+
+# -- 2. sessions that end -----------------------------------------------------------------------
+
+def _cookie(client) -> str:
+    return client.get_cookie("session").value
+
+
+def _replay(app, cookie: str) -> int:
+    other = app.test_client()
+    other.set_cookie("session", cookie)
+    return other.get("/api/v1/me").status_code
+
+
+def test_a_cookie_captured_before_logout_is_refused_afterwards(app, client):
+    token = login(client, "analyst")
+    captured = _cookie(client)
+    assert _replay(app, captured) == 200
+    assert client.post("/logout", data={"csrf_token": token}).status_code == 302
+    assert _replay(app, captured) == 401
+    # logging in again works, with a fresh session
+    login(client, "analyst")
+    assert client.get("/api/v1/me").status_code == 200
+
+
+def test_a_password_change_role_change_or_disabling_ends_sessions(app):
+    from caremarket import accounts
+    from caremarket.store import open_store
+
+    def with_store(fn):
+        store = open_store(app.config["DATABASE"])
+        try:
+            fn(store)
+        finally:
+            store.close()
+
+    for change in (lambda s: accounts.set_password(s, email_for("analyst"), "a-new-password-1"),
+                   lambda s: accounts.set_role(s, email_for("analyst"), "viewer", "test"),
+                   lambda s: accounts.set_active(s, email_for("analyst"), False, "test")):
+        with_store(lambda s: s.execute("update users set active = 1, password_hash = ?, "
+                                       "role = 'analyst' where email = ?",
+                                       [accounts.generate_password_hash(PASSWORDS["analyst"]),
+                                        email_for("analyst")]) and s.conn.commit())
+        client = app.test_client()
+        login(client, "analyst")
+        captured = _cookie(client)
+        assert _replay(app, captured) == 200
+        with_store(change)
+        assert _replay(app, captured) == 401
+        assert client.get("/api/v1/me").status_code == 401
+
+
+def test_user_disable_and_enable_from_the_cli(app, runner):
+    from caremarket.cli import cli
+
+    db = app.config["DATABASE"]
+    res = runner.invoke(cli, ["--db", db, "user", "disable", email_for("viewer")])
+    assert res.exit_code == 0 and "disabled" in res.output
+    client = app.test_client()
+    assert _try(client, email_for("viewer"), PASSWORDS["viewer"]).status_code == 401
+    res = runner.invoke(cli, ["--db", db, "user", "enable", email_for("viewer")])
+    assert res.exit_code == 0
+    assert _try(client, email_for("viewer"), PASSWORDS["viewer"]).status_code == 302
