@@ -154,3 +154,29 @@ def test_user_disable_and_enable_from_the_cli(app, runner):
     res = runner.invoke(cli, ["--db", db, "user", "enable", email_for("viewer")])
     assert res.exit_code == 0
     assert _try(client, email_for("viewer"), PASSWORDS["viewer"]).status_code == 302
+
+
+# -- 6. small validation ------------------------------------------------------------------------
+
+def test_fees_as_of_must_be_a_date(client, api_token):
+    from tests.conftest import bearer
+
+    headers = bearer(api_token("viewer"))
+    resp = client.get("/api/v1/fees?as_of=not-a-date", headers=headers)
+    assert resp.status_code == 400
+    assert "as_of" in resp.get_json()["error"]["message"]
+    all_rows = client.get("/api/v1/fees", headers=headers).get_json()["total"]
+    early = client.get("/api/v1/fees?as_of=1990-01-01", headers=headers).get_json()["total"]
+    assert early < all_rows
+
+
+def test_revoking_a_token_that_is_not_an_id_names_it(client):
+    token = login(client, "analyst")
+    resp = client.post("/account/tokens", data={"action": "revoke", "token_id": "abc",
+                                                "csrf_token": token})
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 200
+    assert "&#39;abc&#39; is not a token id" in html and "invalid literal" not in html
+    resp = client.post("/account/tokens", data={"action": "revoke", "token_id": "999",
+                                                "csrf_token": token})
+    assert "no token 999" in resp.get_data(as_text=True)

@@ -241,8 +241,16 @@ def tokens():
     new_token = None
     if request.method == "POST":
         if request.form.get("action") == "revoke":
-            accounts.revoke_token(db, int(request.form["token_id"]), current_user)
-            flash("Token revoked.")
+            raw = (request.form.get("token_id") or "").strip()
+            if not raw.isdigit() or len(raw) > 18:
+                flash(f"token_id: {raw[:40]!r} is not a token id (a whole number from the "
+                      "list below); nothing was revoked", "error")
+            else:
+                try:
+                    accounts.revoke_token(db, int(raw), current_user)
+                    flash(f"Token {raw} revoked.")
+                except accounts.AccountError as exc:
+                    flash(str(exc), "error")
         else:
             owner = current_user.email
             if current_user.can("admin") and request.form.get("email"):
