@@ -241,25 +241,44 @@ def _audit(action: str, target: str | None, detail: Any = None) -> None:
 
 # -- documentation attached to the views (read by openapi_document) ---------------------------
 
-PAGING = {"page": ("integer", "page number, from 1"),
-          "per_page": ("integer", "items per page (at most 1000)")}
+PAGE = {"type": "integer", "minimum": 1, "maximum": MAX_INT}  # what _int("page") accepts
+PAGING = {"page": (PAGE, "page number, from 1"),
+          "per_page": (PAGE, "items per page (larger asks get the most a list gives)")}
+# A name the server strips and then matches (market.scenarios.NAME), minus the reserved ones.
+SCENARIO_NAME = {"type": "string", "pattern": r"^\s*[A-Za-z0-9][A-Za-z0-9 _.\-]{0,79}\s*$",
+                 "not": {"pattern": r"^\s*compare\s*$"}}
+NAMES = {"type": "string", "pattern": r"[^,\s]"}  # at least one name between the commas
 
 
-def doc(query: Mapping[str, tuple[str, str]] | None = None, body: dict | None = None,
-        status: int = 200) -> Callable:
-    """Attach the query arguments, request body and success status to a view for OpenAPI."""
+def doc(query: Mapping[str, tuple] | None = None, body: dict | Callable | None = None,
+        status: int = 200, also: tuple[int, ...] = (), media: str = "application/json"
+        ) -> Callable:
+    """Attach what OpenAPI says of a view: query arguments (name -> (type or schema,
+    description[, required])), request body, success status (and `also` other successes),
+    and the success media type."""
 
     def deco(view: Callable) -> Callable:
         view.api_query = dict(query or {})  # type: ignore[attr-defined]
         view.api_body = body  # type: ignore[attr-defined]
         view.api_status = status  # type: ignore[attr-defined]
+        view.api_also = also  # type: ignore[attr-defined]
+        view.api_media = media  # type: ignore[attr-defined]
         return view
 
     return deco
 
 
+def query_parameter(name: str, spec: tuple) -> dict[str, Any]:
+    """One OpenAPI query parameter from a doc() entry."""
+    kind, what, *rest = spec
+    schema = {"type": kind} if isinstance(kind, str) else dict(kind)
+    return {"name": name, "in": "query", "required": bool(rest and rest[0]),
+            "schema": schema, "description": what}
+
+
 def _json_body(properties: dict[str, Any], required: list[str] | None = None) -> dict:
-    schema: dict[str, Any] = {"type": "object", "properties": properties}
+    schema: dict[str, Any] = {"type": "object", "properties": properties,
+                              "additionalProperties": False}
     if required:
         schema["required"] = required
     return {"required": True, "content": {"application/json": {"schema": schema}}}
@@ -366,12 +385,14 @@ def scenarios():
 
 @bp.post("/scenarios")
 @requires("analyst")
-@doc(body=_json_body({"name": {"type": "string"}, "description": {"type": "string"},
-                      "values": {"type": "object",
-                                 "additionalProperties": {"type": "number"}}},
-                     ["name"]), status=201)
+@doc(body=lambda: _json_body({
+    "name": SCENARIO_NAME, "description": {"type": ["string", "null"]},
+    "values": {"type": ["object", "null"], "description": "parameter -> value",
+               "properties": {lv.name: lv.schema() for lv in levers_registry.SCENARIO},
+               "additionalProperties": {"type": "number"}}}, ["name"]),
+     status=201, also=(200,))
 def save_scenario():
-    """Save (create or replace) a named scenario: parameter name -> value."""
+    """Save a named scenario (parameter name -> value): 201 when created, 200 when replaced."""
     from market.scenarios import Scenario
 
     body = _body()
@@ -405,7 +426,7 @@ def _scenario_record(name: str) -> dict[str, Any]:
 
 
 @bp.get("/scenarios/compare")
-@doc(query={"names": ("string", "saved scenario names, comma-separated")})
+@doc(query={"names": (NAMES, "saved scenario names, comma-separated", True)})
 def compare_scenarios():
     """Compare saved scenarios side by side against the baseline."""
     names = [n.strip() for n in request.args.get("names", "").split(",") if n.strip()]
@@ -575,17 +596,21 @@ def openapi_document(app: Flask) -> dict[str, Any]:
         text = inspect.getdoc(view) or ""
         tag = path[len(PREFIX) + 1:].split("/")[0] or "api"
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
-            status = str(getattr(view, "api_status", 201 if method == "POST" else 200))
+            status = getattr(view, "api_status", 201 if method == "POST" else 200)
+            media = getattr(view, "api_media", "application/json")
+            success = {"description": "success", "content": {media: {"schema": (
+                {"type": "object"} if media == "application/json"
+                else {"type": "string", "format": "binary"})}}}
             op: dict[str, Any] = {
                 "operationId": re.sub(r"\W", "_", f"{rule.endpoint}_{method.lower()}"),
                 "summary": text.splitlines()[0] if text else rule.endpoint,
                 "tags": [tag],
                 "parameters": path_params + [
-                    {"name": name, "in": "query", "required": False,
-                     "schema": {"type": kind}, "description": what}
-                    for name, (kind, what) in getattr(view, "api_query", {}).items()],
-                "responses": {status: {"description": "success", "content": {
-                    "application/json": {"schema": {"type": "object"}}}},
+                    query_parameter(name, spec)
+                    for name, spec in getattr(view, "api_query", {}).items()],
+                "responses": {
+                    **{str(code): success
+                       for code in (status, *getattr(view, "api_also", ()))},
                     "401": {"$ref": "#/components/responses/Error"},
                     "default": {"$ref": "#/components/responses/Error"}},
             }
