@@ -180,3 +180,52 @@ def test_revoking_a_token_that_is_not_an_id_names_it(client):
     resp = client.post("/account/tokens", data={"action": "revoke", "token_id": "999",
                                                 "csrf_token": token})
     assert "no token 999" in resp.get_data(as_text=True)
+
+
+# -- 5. the API contract ------------------------------------------------------------------------
+
+def test_the_openapi_document_states_what_the_server_enforces(client, api_token):
+    from tests.conftest import bearer
+
+    headers = bearer(api_token("analyst"))
+    doc = client.get("/api/v1/openapi.json", headers=headers).get_json()
+    paths = doc["paths"]
+    page = {p["name"]: p for p in paths["/api/v1/runs"]["get"]["parameters"]}["page"]
+    assert page["schema"]["minimum"] == 1
+    names = paths["/api/v1/scenarios/compare"]["get"]["parameters"][0]
+    assert names["name"] == "names" and names["required"] is True
+    save = paths["/api/v1/scenarios"]["post"]
+    assert {"200", "201"} <= set(save["responses"])
+    body = save["requestBody"]["content"]["application/json"]["schema"]
+    assert body["additionalProperties"] is False and body["required"] == ["name"]
+    csv = paths["/api/v1/reports/runs/{run_id}.csv"]["get"]["responses"]["200"]["content"]
+    assert list(csv) == ["text/csv"]
+    xlsx = paths["/api/v1/reports/runs/{run_id}.xlsx"]["get"]["responses"]["200"]["content"]
+    assert list(xlsx) == ["application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"]
+    # the list of a report's runs checks per_page like the other lists
+    name = client.get("/api/v1/reports", headers=headers).get_json()["items"][0]["name"]
+    resp = client.get(f"/api/v1/reports/{name}/runs?per_page=0", headers=headers)
+    assert resp.status_code == 400 and "per_page" in resp.get_json()["error"]["message"]
+
+
+def test_a_scenario_named_compare_is_refused_and_the_compare_route_has_one_meaning(
+        client, api_token):
+    from tests.conftest import bearer
+
+    headers = bearer(api_token("analyst"))
+    resp = client.post("/api/v1/scenarios", json={"name": "compare", "values": {}},
+                       headers=headers)
+    assert resp.status_code == 422 and "reserved" in resp.get_json()["error"]["message"]
+    resp = client.delete("/api/v1/scenarios/compare", headers=headers)
+    assert resp.status_code == 405 and "DELETE" not in resp.headers["Allow"]
+    # a name with 'compare' in it is fine
+    resp = client.post("/api/v1/scenarios", json={"name": "compare rates", "values": {}},
+                       headers=headers)
+    assert resp.status_code == 201
+    assert client.get("/api/v1/scenarios/compare rates", headers=headers).status_code == 200
+    # booleans are not numbers, and a run kind must be text
+    resp = client.post("/api/v1/scenarios", json={"name": "b", "values": {"take_up": True}},
+                       headers=headers)
+    assert resp.status_code == 400 and "values.take_up" in resp.get_json()["error"]["message"]
+    resp = client.post("/api/v1/runs", json={"kind": {"": {}}}, headers=headers)
+    assert resp.status_code == 400 and "kind" in resp.get_json()["error"]["message"]

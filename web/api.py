@@ -24,6 +24,7 @@ from flask import Blueprint, Flask, current_app, g, render_template, request, ur
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import BaseConverter
 
 from caremarket import accounts, analyses, importers, jsonio, paging, scenario_store
 from caremarket.runs import get_run
@@ -166,8 +167,24 @@ def _server_error(exc: Exception):
     return _respond(500, "internal_error", "an unexpected error occurred; it has been logged")
 
 
+class ScenarioName(BaseConverter):
+    """A saved scenario's name in a path: any segment but 'compare' (/scenarios/compare is
+    the comparison; the name is reserved, so no route answers for two things)."""
+
+    regex = r"(?!compare$)[^/]+"
+
+
+class ReportName(BaseConverter):
+    """A report's name in a path: any segment but the reserved compare, runs and new."""
+
+    regex = r"(?!(?:compare|runs|new)$)[^/]+"
+
+
 def init_app(app: Flask) -> None:
-    """Register the error handlers app-wide: the envelope under /api, error.html elsewhere."""
+    """Register the error handlers app-wide: the envelope under /api, error.html elsewhere;
+    and the path converters of names that must not clash with fixed routes."""
+    app.url_map.converters["scenario"] = ScenarioName
+    app.url_map.converters["report"] = ReportName
     app.register_error_handler(CSRFError, csrf_error)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(ApiError, _api_error)
@@ -217,6 +234,33 @@ def _object(body: Mapping[str, Any], field: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise bad_request(field, "must be a JSON object")
     return value
+
+
+def _numbers(field: str, values: Any) -> None:
+    """Scenario values are JSON numbers: true/false or "0.5" are refused, naming the key."""
+    if not isinstance(values, dict):
+        return
+    for key, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise bad_request(f"{field}.{key}", f"{value!r} is not a number")
+
+
+def scenario_values_schema() -> dict[str, Any]:
+    """parameter -> value: every model parameter with its range (the scenario levers from
+    market.levers), nothing else (an unknown parameter is refused)."""
+    from market.parameters import defaults
+
+    props: dict[str, Any] = {}
+    for rec in defaults().to_records():
+        prop: dict[str, Any] = {"type": "number", "description": rec["label"]}
+        for bound in ("minimum", "maximum"):
+            if rec.get(bound) is not None:
+                prop[bound] = rec[bound]
+        props[rec["name"]] = prop
+    for lv in levers_registry.SCENARIO:
+        props[lv.name] = {k: v for k, v in lv.schema().items() if k != "default"}
+    return {"type": "object", "description": "parameter -> value", "properties": props,
+            "additionalProperties": False}
 
 
 def _checked(field: str, check: Callable[..., Any], *args: Any) -> Any:
@@ -287,11 +331,13 @@ def _json_body(properties: dict[str, Any], required: list[str] | None = None) ->
 # -- the market: providers, zones, fees, overview, map ------------------------------------------
 
 @bp.get("/providers")
-@doc(query={"kind": ("string", "homecare or care_home"),
+@doc(query={"kind": ({"type": "string", "enum": ["", *queries.PROVIDER_KINDS]},
+                     "homecare or care_home (empty: both)"),
             "q": ("string", "text in name, id, postcode or group"),
             "zone_id": ("string", "zone"), "rurality": ("string", "urban, town, village, sparse"),
             "group_id": ("string", "provider group"), "cqc_rating": ("string", "CQC rating"),
-            "sort": ("string", "column, '-column' for descending"), **PAGING})
+            "sort": ({"type": "string", "pattern": "^(-*(" + "|".join(sorted(queries.SORTABLE))
+                      + "))?$"}, "column, '-column' for descending"), **PAGING})
 def providers():
     """List providers of both kinds (home care and care homes), filtered and paginated."""
     return json_response(queries.providers(get_db(), _args()))
@@ -327,7 +373,9 @@ def zone(zone_id: str):
 @bp.get("/fees")
 @doc(query={"funder": ("string", "la or self_funder"), "service": ("string", "service"),
             "zone_id": ("string", "zone scope"), "provider_id": ("string", "provider scope"),
-            "as_of": ("string", "rates in force on this date (YYYY-MM-DD)"), **PAGING})
+            "as_of": ({"type": "string", "format": "date",
+                       "pattern": r"^\s*[0-9]{4}-[0-9]{2}-[0-9]{2}\s*$"},
+                      "rates in force on this date (YYYY-MM-DD)"), **PAGING})
 def fees():
     """List fee rates, filtered and paginated."""
     return json_response(queries.fees(get_db(), _args()))
@@ -387,9 +435,7 @@ def scenarios():
 @requires("analyst")
 @doc(body=lambda: _json_body({
     "name": SCENARIO_NAME, "description": {"type": ["string", "null"]},
-    "values": {"type": ["object", "null"], "description": "parameter -> value",
-               "properties": {lv.name: lv.schema() for lv in levers_registry.SCENARIO},
-               "additionalProperties": {"type": "number"}}}, ["name"]),
+    "values": {"anyOf": [scenario_values_schema(), {"type": "null"}]}}, ["name"]),
      status=201, also=(200,))
 def save_scenario():
     """Save a named scenario (parameter name -> value): 201 when created, 200 when replaced."""
@@ -406,6 +452,7 @@ def save_scenario():
     if not isinstance(description, str):
         raise bad_request("description", "must be text")
     values = _object(body, "values")
+    _numbers("values", values)
     _checked("name", Scenario, name, {}, description)
     scenario = _checked("values", Scenario, name, values, description)
     db = get_db()
@@ -435,13 +482,13 @@ def compare_scenarios():
     return json_response(analyses.compare_scenarios(get_db(), names))
 
 
-@bp.get("/scenarios/<name>")
+@bp.get("/scenarios/<scenario:name>")
 def scenario(name: str):
     """Get one saved scenario."""
     return json_response(_scenario_record(name))
 
 
-@bp.delete("/scenarios/<name>")
+@bp.delete("/scenarios/<scenario:name>")
 @requires("analyst")
 def delete_scenario(name: str):
     """Delete a saved scenario."""
@@ -459,10 +506,7 @@ RUN_FIELDS = ("id", "kind", "status", "progress", "params", "input_hash", "user"
 def run_body_schema() -> dict[str, Any]:
     """The body of POST /runs: one schema per run kind, every lever with its range
     (market.levers, the registry the CLI, the pages and the validation use too)."""
-    scenario = {"type": "object", "description": "parameter -> value (the scenario levers "
-                "and any other model parameter)",
-                "properties": {lv.name: lv.schema() for lv in levers_registry.SCENARIO},
-                "additionalProperties": {"type": "number"}}
+    scenario = {"anyOf": [scenario_values_schema(), {"type": "null"}]}
     name = {"type": "string", "minLength": 1, "description": "a saved scenario, run exactly "
             "as saved (scenario values, if given too, override it)"}
     fields = {"levers": None, "options": levers_registry.json_schema("equalisation"),
@@ -491,6 +535,10 @@ def start_run():
     """
     body = _body()
     kind = body.get("kind")
+    if not isinstance(kind, str):  # a list or object is not a kind (nor hashable)
+        raise bad_request("kind", f"{kind!r} is not a run kind (choose from "
+                                  f"{', '.join(analyses.RUN_KINDS)})")
+    _numbers("scenario", body.get("scenario"))
     try:
         payload = analyses.check_run(get_db(), kind, {k: v for k, v in body.items()
                                                       if k != "kind"})
@@ -567,6 +615,8 @@ def import_file():
 
 _PARAM = re.compile(r"<(?:(?P<conv>[A-Za-z_]\w*)(?:\([^)]*\))?:)?(?P<name>[A-Za-z_]\w*)>")
 _CONVERTER_SCHEMA = {"int": {"type": "integer"}, "float": {"type": "number"},
+                     "scenario": {"type": "string", "not": {"const": "compare"}},
+                     "report": {"type": "string", "not": {"enum": ["compare", "runs", "new"]}},
                      "uuid": {"type": "string", "format": "uuid"}}
 _ERROR_SCHEMA = {
     "type": "object", "required": ["error"],

@@ -186,9 +186,11 @@ def _changed() -> None:
 
 DEFINITION_BODY = {
     "required": True, "content": {"application/json": {"schema": {
-        "type": "object",
+        "type": "object", "additionalProperties": False,
         "properties": {
-            "name": {"type": "string"}, "description": {"type": "string"},
+            "name": {"type": "string", "pattern": r"\S",
+                     "not": {"pattern": r"^\s*([cC][oO][mM][pP][aA][rR][eE]|[rR][uU][nN][sS]|[nN][eE][wW])\s*$"}},
+            "description": {"type": "string"},
             "scenarios": {"type": "array", "items": {"type": "string"},
                           "description": "names of saved scenarios"},
             "measures": {"type": "array", "items": {"type": "string",
@@ -226,7 +228,7 @@ def api_create():
     return json_response(d, 201, {"Location": url_for("reports_api.api_get", name=d["name"])})
 
 
-@api_bp.get("/<name>")
+@api_bp.get("/<report:name>")
 def api_get(name: str):
     """Get a report definition with its next run time and latest run."""
     db = get_db()
@@ -234,7 +236,7 @@ def api_get(name: str):
     return json_response(next(d for d in reports.list_definitions(db) if d["name"] == name))
 
 
-@api_bp.put("/<name>")
+@api_bp.put("/<report:name>")
 @requires("admin")
 @doc(body=DEFINITION_BODY)
 def api_update(name: str):
@@ -245,7 +247,7 @@ def api_update(name: str):
     return json_response(d)
 
 
-@api_bp.delete("/<name>")
+@api_bp.delete("/<report:name>")
 @requires("admin")
 def api_delete(name: str):
     """Delete a report definition; its runs are kept."""
@@ -254,7 +256,7 @@ def api_delete(name: str):
     return json_response({"deleted": name})
 
 
-@api_bp.post("/<name>/run")
+@api_bp.post("/<report:name>/run")
 @requires("analyst")
 @doc(status=202)
 def api_run(name: str):
@@ -267,7 +269,7 @@ def api_run(name: str):
                          {"Location": url})
 
 
-@api_bp.get("/<name>/runs")
+@api_bp.get("/<report:name>/runs")
 @doc(query=PAGING)
 def api_runs(name: str):
     """List the runs of a report, newest first, without their reports."""
