@@ -257,8 +257,10 @@ def scenario_values_schema() -> dict[str, Any]:
             if rec.get(bound) is not None:
                 prop[bound] = rec[bound]
         props[rec["name"]] = prop
-    for lv in levers_registry.SCENARIO:
-        props[lv.name] = {k: v for k, v in lv.schema().items() if k != "default"}
+    for lv in levers_registry.SCENARIO:  # a value is a number here (no null for the default)
+        lever = {k: v for k, v in lv.schema().items() if k not in ("default", "anyOf")}
+        props[lv.name] = {**lv.schema()["anyOf"][0], **lever} if "anyOf" in lv.schema() \
+            else lever
     return {"type": "object", "description": "parameter -> value", "properties": props,
             "additionalProperties": False}
 
@@ -374,7 +376,7 @@ def zone(zone_id: str):
 @doc(query={"funder": ("string", "la or self_funder"), "service": ("string", "service"),
             "zone_id": ("string", "zone scope"), "provider_id": ("string", "provider scope"),
             "as_of": ({"type": "string", "format": "date",
-                       "pattern": r"^\s*[0-9]{4}-[0-9]{2}-[0-9]{2}\s*$"},
+                       "pattern": r"^(\s*[0-9]{4}-[0-9]{2}-[0-9]{2}\s*)?$"},
                       "rates in force on this date (YYYY-MM-DD)"), **PAGING})
 def fees():
     """List fee rates, filtered and paginated."""
@@ -507,8 +509,9 @@ def run_body_schema() -> dict[str, Any]:
     """The body of POST /runs: one schema per run kind, every lever with its range
     (market.levers, the registry the CLI, the pages and the validation use too)."""
     scenario = {"anyOf": [scenario_values_schema(), {"type": "null"}]}
-    name = {"type": "string", "minLength": 1, "description": "a saved scenario, run exactly "
-            "as saved (scenario values, if given too, override it)"}
+    name = {"anyOf": [{"type": "string", "minLength": 1}, {"type": "null"}],
+            "description": "a saved scenario, run exactly as saved (scenario values, if "
+                           "given too, override it)"}
     fields = {"levers": None, "options": levers_registry.json_schema("equalisation"),
               "scenario": scenario, "scenario_name": name}
     variants = []
