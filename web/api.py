@@ -375,7 +375,7 @@ def zone(zone_id: str):
 @bp.get("/fees")
 @doc(query={"funder": ("string", "la or self_funder"), "service": ("string", "service"),
             "zone_id": ("string", "zone scope"), "provider_id": ("string", "provider scope"),
-            "as_of": ({"type": "string", "format": "date",
+            "as_of": ({"type": "string",
                        "pattern": r"^(\s*[0-9]{4}-[0-9]{2}-[0-9]{2}\s*)?$"},
                       "rates in force on this date (YYYY-MM-DD)"), **PAGING})
 def fees():
