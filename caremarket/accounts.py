@@ -30,6 +30,7 @@ class User:
     email: str
     role: str
     active: bool = True
+    session_version: int = 0  # bumped to end every session of this user (see end_sessions)
 
     def can(self, role: str) -> bool:
         return ROLES.index(self.role) >= ROLES.index(role)
@@ -55,7 +56,8 @@ class User:
 
 
 def _user(row: dict) -> User:
-    return User(int(row["id"]), row["email"], row["role"], bool(row["active"]))
+    return User(int(row["id"]), row["email"], row["role"], bool(row["active"]),
+                int(row.get("session_version") or 0))
 
 
 def create_user(db: sqlite_utils.Database, email: str, password: str, role: str = "viewer",
@@ -84,7 +86,33 @@ def set_password(db: sqlite_utils.Database, email: str, password: str) -> None:
         raise AccountError("the password must be at least 10 characters long")
     with db.atomic():
         db["users"].update(user.id, {"password_hash": generate_password_hash(password)})
+        end_sessions(db, user.id)
         audit(db, email, "user.password", email)
+
+
+def end_sessions(db: sqlite_utils.Database, user_id: int) -> None:
+    """End every login session of the user (inside the caller's transaction, if any): the
+    session version each session carries no longer matches. API tokens are not touched."""
+    db.execute("update users set session_version = coalesce(session_version, 0) + 1 "
+               "where id = ?", [user_id])
+
+
+def set_active(db: sqlite_utils.Database, email: str, active: bool, actor: str) -> User:
+    """Disable (or enable again) a user; disabling ends their sessions and their tokens stop
+    working (both check `active`)."""
+    user = get_user_by_email(db, email)
+    if not user:
+        raise AccountError(f"no user '{email}'")
+    if user.role == "admin" and user.active and not active:
+        admins = db.execute("select count(*) from users where role = 'admin' and active = 1"
+                            ).fetchone()[0]
+        if admins <= 1:
+            raise AccountError(f"{email} is the only admin: make another user admin first")
+    with db.atomic():
+        db["users"].update(user.id, {"active": int(active)})
+        end_sessions(db, user.id)
+        audit(db, actor, "user.enable" if active else "user.disable", email)
+    return get_user(db, user.id)  # type: ignore[return-value]
 
 
 def set_role(db: sqlite_utils.Database, email: str, role: str, actor: str) -> User:
@@ -100,6 +128,8 @@ def set_role(db: sqlite_utils.Database, email: str, role: str, actor: str) -> Us
             raise AccountError(f"{email} is the only admin: make another user admin first")
     with db.atomic():
         db["users"].update(user.id, {"role": role})
+        if role != user.role:
+            end_sessions(db, user.id)
         audit(db, actor, "user.role", email, {"role": role})
     return get_user(db, user.id)  # type: ignore[return-value]
 
@@ -118,15 +148,26 @@ def list_users(db: sqlite_utils.Database) -> list[User]:
     return [_user(r) for r in db["users"].rows_where(order_by="email")]
 
 
+_DUMMY_HASH: list[str] = []
+
+
+def _dummy_hash() -> str:
+    """A password hash made once per process with the same method as real ones, checked
+    against for unknown e-mails so they cost one hash, like known ones."""
+    if not _DUMMY_HASH:
+        _DUMMY_HASH.append(generate_password_hash(secrets.token_urlsafe(16)))
+    return _DUMMY_HASH[0]
+
+
 def authenticate(db: sqlite_utils.Database, email: str, password: str) -> User | None:
+    """The user with this e-mail and password, or None. Exactly one password hash is checked
+    whether the e-mail is known, unknown or disabled: the time taken does not say which."""
     rows = list(db["users"].rows_where("email = ?", [email.strip().lower()]))
-    if not rows:
-        check_password_hash(generate_password_hash("x"), password)  # same time either way
+    stored = rows[0]["password_hash"] if rows else _dummy_hash()
+    matches = check_password_hash(stored, password)
+    if not rows or not matches or not rows[0]["active"]:
         return None
-    row = rows[0]
-    if not row["active"] or not check_password_hash(row["password_hash"], password):
-        return None
-    return _user(row)
+    return _user(rows[0])
 
 
 def _token_hash(token: str) -> str:

@@ -138,6 +138,13 @@ def _m008_cost_returns(db: sqlite_utils.Database) -> None:
     db["cost_returns"].create_index(["service", "category"])
 
 
+def _m007_session_version(db: sqlite_utils.Database) -> None:
+    """A per-user session version, kept in each login's session cookie and checked on every
+    request: logout, a password or role change and disabling the user bump it, which ends
+    every session that user had (a signed cookie alone outlives a logout)."""
+    db["users"].add_column("session_version", int, not_null_default=0)
+
+
 MIGRATIONS: list[Migration] = [
     (1, "market data", _m001_market),
     (2, "accounts, runs and reports", _m002_app),
@@ -145,6 +152,7 @@ MIGRATIONS: list[Migration] = [
     (4, "run worker", _m004_run_worker),
     (5, "report run worker", _m005_report_run_worker),
     (6, "import changes (undo)", _m006_import_changes),
+    (7, "session version", _m007_session_version),
     (8, "Fair Cost of Care returns", _m008_cost_returns),
 ]
 

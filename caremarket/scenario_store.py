@@ -15,10 +15,16 @@ from caremarket.store import now
 from market.errors import InvalidScenario, UnknownEntity
 from market.scenarios import Scenario
 
+RESERVED_NAMES = ("compare",)  # GET /api/v1/scenarios/compare compares saved scenarios
+
 
 def save_scenario(db: sqlite_utils.Database, scenario: Scenario,
                   user: str | None = None) -> Scenario:
-    """Insert or replace `scenario` by name (keeping its creation time and author)."""
+    """Insert or replace `scenario` by name (keeping its creation time and author). A name
+    that is part of the web addresses (RESERVED_NAMES: /scenarios/compare) is refused."""
+    if scenario.name.lower() in RESERVED_NAMES:
+        raise InvalidScenario(f"scenario name '{scenario.name}' is reserved (it is part of the "
+                              "web addresses); choose another")
     existing = list(db["scenarios"].rows_where("name = ?", [scenario.name]))
     stamp = now()
     row = {"name": scenario.name, "description": scenario.description,

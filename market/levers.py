@@ -179,8 +179,8 @@ class Lever:
             base = {"type": "string", "format": "date"}
         else:
             base = {"type": "string"}
-        if self.nullable or self.default is None:
-            base = {"anyOf": [base, {"type": "null"}]}
+        # null (or leaving the lever out) means the default: check() takes None so
+        base = {"anyOf": [base, {"type": "null"}]}
         out = {**base, "title": self.label, "description": self.help or self.label}
         if self.default is not None:
             out["default"] = self.default

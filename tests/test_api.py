@@ -359,6 +359,22 @@ def test_import_a_good_file(client, analyst, store, care_homes_csv):
     assert json.loads(audit[2])["import_id"] == summary["import_id"]
 
 
+def test_a_300_character_upload_name_is_accepted_and_kept_truncated(client, analyst, store,
+                                                                    care_homes_csv):
+    name = "../" + "x" * 296 + ".csv"  # 300 characters, with a folder part that is dropped
+    resp = upload(client, analyst, "care-homes", name, care_homes_csv)
+    assert resp.status_code == 201, resp.get_data(as_text=True)
+    kept = resp.get_json()["file"]
+    assert len(kept) == 200 and kept.startswith("xxx") and kept.endswith("….csv")
+    history = client.get("/api/v1/imports", headers=analyst).get_json()
+    assert history["items"][0]["file_name"] == kept
+    # a name that is only a path and a long suffix-less name are stored under generated names
+    from web.uploads import stored_name
+
+    assert stored_name("../../etc/passwd") == "upload.csv"
+    assert stored_name("book.XLSX") == "upload.xlsx"
+
+
 def test_import_an_xlsx_workbook(client, analyst, store, care_homes_csv):
     edited = care_homes_csv.copy()
     edited.loc[1, "name"] = "Marsh House (workbook)"

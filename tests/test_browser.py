@@ -202,3 +202,26 @@ def test_a_report_page_csv_and_xlsx_agree(page, tmp_path):
         assert from_xlsx[key] == pytest.approx(value, rel=1e-9, abs=1e-9), key
     page.emulate_media(media="print")
     shot(page, "07-report-print")
+
+
+def test_no_page_breaks_the_content_security_policy(page):
+    """Every page under the CSP (no inline script or style): no violation is reported, on the
+    console or as a securitypolicyviolation event, and the header is there without
+    'unsafe-inline'."""
+    violations: list[str] = []
+    page.on("console", lambda msg: violations.append(msg.text)
+            if "Content Security Policy" in msg.text else None)
+    log_in(page, "admin")
+    page.add_init_script("document.addEventListener('securitypolicyviolation', e => "
+                         "console.error('Content Security Policy violation: ' + "
+                         "e.violatedDirective + ' ' + e.blockedURI));")
+    pid = page.request.get("/api/v1/providers?per_page=1").json()["items"][0]["provider_id"]
+    for path in ("/", "/providers", f"/providers/{pid}", "/map", "/coverage", "/equalisation",
+                 "/data", "/reports", "/account/tokens", "/admin/users", "/login"):
+        resp = page.goto(path)
+        assert resp is not None and resp.status == 200, path
+        csp = resp.headers["content-security-policy"]
+        assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+        page.wait_for_load_state("networkidle")
+    assert violations == [], violations
+    assert page.js_errors == []  # type: ignore[attr-defined]

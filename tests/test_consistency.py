@@ -203,6 +203,9 @@ def test_every_lever_of_every_operation_is_in_the_openapi_schema(client, analyst
         if "options" in props:
             assert set(props["options"]["properties"]) == set(registry.names("equalisation"))
         if "scenario" in props:
-            assert set(props["scenario"]["properties"]) == set(registry.names("scenario"))
+            # every scenario lever, among every model parameter (no other key is accepted)
+            scenario = props["scenario"]["anyOf"][0]
+            assert set(registry.names("scenario")) <= set(scenario["properties"])
+            assert scenario["additionalProperties"] is False
     sched = kinds["coverage"]["levers"]["properties"]["max_minutes"]["anyOf"][0]
     assert sched["minimum"] == 0 and sched["maximum"] == 600

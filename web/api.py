@@ -24,6 +24,7 @@ from flask import Blueprint, Flask, current_app, g, render_template, request, ur
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import BaseConverter
 
 from caremarket import (
     accounts,
@@ -175,8 +176,24 @@ def _server_error(exc: Exception):
     return _respond(500, "internal_error", "an unexpected error occurred; it has been logged")
 
 
+class ScenarioName(BaseConverter):
+    """A saved scenario's name in a path: any segment but 'compare' (/scenarios/compare is
+    the comparison; the name is reserved, so no route answers for two things)."""
+
+    regex = r"(?!compare$)[^/]+"
+
+
+class ReportName(BaseConverter):
+    """A report's name in a path: any segment but the reserved compare, runs and new."""
+
+    regex = r"(?!(?:compare|runs|new)$)[^/]+"
+
+
 def init_app(app: Flask) -> None:
-    """Register the error handlers app-wide: the envelope under /api, error.html elsewhere."""
+    """Register the error handlers app-wide: the envelope under /api, error.html elsewhere;
+    and the path converters of names that must not clash with fixed routes."""
+    app.url_map.converters["scenario"] = ScenarioName
+    app.url_map.converters["report"] = ReportName
     app.register_error_handler(CSRFError, csrf_error)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(ApiError, _api_error)
@@ -228,6 +245,35 @@ def _object(body: Mapping[str, Any], field: str) -> dict[str, Any]:
     return value
 
 
+def _numbers(field: str, values: Any) -> None:
+    """Scenario values are JSON numbers: true/false or "0.5" are refused, naming the key."""
+    if not isinstance(values, dict):
+        return
+    for key, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise bad_request(f"{field}.{key}", f"{value!r} is not a number")
+
+
+def scenario_values_schema() -> dict[str, Any]:
+    """parameter -> value: every model parameter with its range (the scenario levers from
+    market.levers), nothing else (an unknown parameter is refused)."""
+    from market.parameters import defaults
+
+    props: dict[str, Any] = {}
+    for rec in defaults().to_records():
+        prop: dict[str, Any] = {"type": "number", "description": rec["label"]}
+        for bound in ("minimum", "maximum"):
+            if rec.get(bound) is not None:
+                prop[bound] = rec[bound]
+        props[rec["name"]] = prop
+    for lv in levers_registry.SCENARIO:  # a value is a number here (no null for the default)
+        lever = {k: v for k, v in lv.schema().items() if k not in ("default", "anyOf")}
+        props[lv.name] = {**lv.schema()["anyOf"][0], **lever} if "anyOf" in lv.schema() \
+            else lever
+    return {"type": "object", "description": "parameter -> value", "properties": props,
+            "additionalProperties": False}
+
+
 def _checked(field: str, check: Callable[..., Any], *args: Any) -> Any:
     """Run a domain check on a request field; a failure is a 400 naming the field."""
     try:
@@ -250,25 +296,44 @@ def _audit(action: str, target: str | None, detail: Any = None) -> None:
 
 # -- documentation attached to the views (read by openapi_document) ---------------------------
 
-PAGING = {"page": ("integer", "page number, from 1"),
-          "per_page": ("integer", "items per page (at most 1000)")}
+PAGE = {"type": "integer", "minimum": 1, "maximum": MAX_INT}  # what _int("page") accepts
+PAGING = {"page": (PAGE, "page number, from 1"),
+          "per_page": (PAGE, "items per page (larger asks get the most a list gives)")}
+# A name the server strips and then matches (market.scenarios.NAME), minus the reserved ones.
+SCENARIO_NAME = {"type": "string", "pattern": r"^\s*[A-Za-z0-9][A-Za-z0-9 _.\-]{0,79}\s*$",
+                 "not": {"pattern": r"^\s*compare\s*$"}}
+NAMES = {"type": "string", "pattern": r"[^,\s]"}  # at least one name between the commas
 
 
-def doc(query: Mapping[str, tuple[str, str]] | None = None, body: dict | None = None,
-        status: int = 200) -> Callable:
-    """Attach the query arguments, request body and success status to a view for OpenAPI."""
+def doc(query: Mapping[str, tuple] | None = None, body: dict | Callable | None = None,
+        status: int = 200, also: tuple[int, ...] = (), media: str = "application/json"
+        ) -> Callable:
+    """Attach what OpenAPI says of a view: query arguments (name -> (type or schema,
+    description[, required])), request body, success status (and `also` other successes),
+    and the success media type."""
 
     def deco(view: Callable) -> Callable:
         view.api_query = dict(query or {})  # type: ignore[attr-defined]
         view.api_body = body  # type: ignore[attr-defined]
         view.api_status = status  # type: ignore[attr-defined]
+        view.api_also = also  # type: ignore[attr-defined]
+        view.api_media = media  # type: ignore[attr-defined]
         return view
 
     return deco
 
 
+def query_parameter(name: str, spec: tuple) -> dict[str, Any]:
+    """One OpenAPI query parameter from a doc() entry."""
+    kind, what, *rest = spec
+    schema = {"type": kind} if isinstance(kind, str) else dict(kind)
+    return {"name": name, "in": "query", "required": bool(rest and rest[0]),
+            "schema": schema, "description": what}
+
+
 def _json_body(properties: dict[str, Any], required: list[str] | None = None) -> dict:
-    schema: dict[str, Any] = {"type": "object", "properties": properties}
+    schema: dict[str, Any] = {"type": "object", "properties": properties,
+                              "additionalProperties": False}
     if required:
         schema["required"] = required
     return {"required": True, "content": {"application/json": {"schema": schema}}}
@@ -277,11 +342,13 @@ def _json_body(properties: dict[str, Any], required: list[str] | None = None) ->
 # -- the market: providers, zones, fees, overview, map ------------------------------------------
 
 @bp.get("/providers")
-@doc(query={"kind": ("string", "homecare or care_home"),
+@doc(query={"kind": ({"type": "string", "enum": ["", *queries.PROVIDER_KINDS]},
+                     "homecare or care_home (empty: both)"),
             "q": ("string", "text in name, id, postcode or group"),
             "zone_id": ("string", "zone"), "rurality": ("string", "urban, town, village, sparse"),
             "group_id": ("string", "provider group"), "cqc_rating": ("string", "CQC rating"),
-            "sort": ("string", "column, '-column' for descending"), **PAGING})
+            "sort": ({"type": "string", "pattern": "^(-*(" + "|".join(sorted(queries.SORTABLE))
+                      + "))?$"}, "column, '-column' for descending"), **PAGING})
 def providers():
     """List providers of both kinds (home care and care homes), filtered and paginated."""
     return json_response(queries.providers(get_db(), _args()))
@@ -317,7 +384,9 @@ def zone(zone_id: str):
 @bp.get("/fees")
 @doc(query={"funder": ("string", "la or self_funder"), "service": ("string", "service"),
             "zone_id": ("string", "zone scope"), "provider_id": ("string", "provider scope"),
-            "as_of": ("string", "rates in force on this date (YYYY-MM-DD)"), **PAGING})
+            "as_of": ({"type": "string",
+                       "pattern": r"^(\s*[0-9]{4}-[0-9]{2}-[0-9]{2}\s*)?$"},
+                      "rates in force on this date (YYYY-MM-DD)"), **PAGING})
 def fees():
     """List fee rates, filtered and paginated."""
     return json_response(queries.fees(get_db(), _args()))
@@ -388,12 +457,12 @@ def scenarios():
 
 @bp.post("/scenarios")
 @requires("analyst")
-@doc(body=_json_body({"name": {"type": "string"}, "description": {"type": "string"},
-                      "values": {"type": "object",
-                                 "additionalProperties": {"type": "number"}}},
-                     ["name"]), status=201)
+@doc(body=lambda: _json_body({
+    "name": SCENARIO_NAME, "description": {"type": ["string", "null"]},
+    "values": {"anyOf": [scenario_values_schema(), {"type": "null"}]}}, ["name"]),
+     status=201, also=(200,))
 def save_scenario():
-    """Save (create or replace) a named scenario: parameter name -> value."""
+    """Save a named scenario (parameter name -> value): 201 when created, 200 when replaced."""
     from market.scenarios import Scenario
 
     body = _body()
@@ -407,6 +476,7 @@ def save_scenario():
     if not isinstance(description, str):
         raise bad_request("description", "must be text")
     values = _object(body, "values")
+    _numbers("values", values)
     _checked("name", Scenario, name, {}, description)
     scenario = _checked("values", Scenario, name, values, description)
     db = get_db()
@@ -427,7 +497,7 @@ def _scenario_record(name: str) -> dict[str, Any]:
 
 
 @bp.get("/scenarios/compare")
-@doc(query={"names": ("string", "saved scenario names, comma-separated")})
+@doc(query={"names": (NAMES, "saved scenario names, comma-separated", True)})
 def compare_scenarios():
     """Compare saved scenarios side by side against the baseline."""
     names = [n.strip() for n in request.args.get("names", "").split(",") if n.strip()]
@@ -436,13 +506,13 @@ def compare_scenarios():
     return json_response(analyses.compare_scenarios(get_db(), names))
 
 
-@bp.get("/scenarios/<name>")
+@bp.get("/scenarios/<scenario:name>")
 def scenario(name: str):
     """Get one saved scenario."""
     return json_response(_scenario_record(name))
 
 
-@bp.delete("/scenarios/<name>")
+@bp.delete("/scenarios/<scenario:name>")
 @requires("analyst")
 def delete_scenario(name: str):
     """Delete a saved scenario."""
@@ -460,12 +530,10 @@ RUN_FIELDS = ("id", "kind", "status", "progress", "params", "input_hash", "user"
 def run_body_schema() -> dict[str, Any]:
     """The body of POST /runs: one schema per run kind, every lever with its range
     (market.levers, the registry the CLI, the pages and the validation use too)."""
-    scenario = {"type": "object", "description": "parameter -> value (the scenario levers "
-                "and any other model parameter)",
-                "properties": {lv.name: lv.schema() for lv in levers_registry.SCENARIO},
-                "additionalProperties": {"type": "number"}}
-    name = {"type": "string", "minLength": 1, "description": "a saved scenario, run exactly "
-            "as saved (scenario values, if given too, override it)"}
+    scenario = {"anyOf": [scenario_values_schema(), {"type": "null"}]}
+    name = {"anyOf": [{"type": "string", "minLength": 1}, {"type": "null"}],
+            "description": "a saved scenario, run exactly as saved (scenario values, if "
+                           "given too, override it)"}
     fields = {"levers": None, "options": levers_registry.json_schema("equalisation"),
               "scenario": scenario, "scenario_name": name}
     variants = []
@@ -492,6 +560,10 @@ def start_run():
     """
     body = _body()
     kind = body.get("kind")
+    if not isinstance(kind, str):  # a list or object is not a kind (nor hashable)
+        raise bad_request("kind", f"{kind!r} is not a run kind (choose from "
+                                  f"{', '.join(analyses.RUN_KINDS)})")
+    _numbers("scenario", body.get("scenario"))
     try:
         payload = analyses.check_run(get_db(), kind, {k: v for k, v in body.items()
                                                       if k != "kind"})
@@ -595,6 +667,8 @@ def revert_import(import_id: int):
 
 _PARAM = re.compile(r"<(?:(?P<conv>[A-Za-z_]\w*)(?:\([^)]*\))?:)?(?P<name>[A-Za-z_]\w*)>")
 _CONVERTER_SCHEMA = {"int": {"type": "integer"}, "float": {"type": "number"},
+                     "scenario": {"type": "string", "not": {"const": "compare"}},
+                     "report": {"type": "string", "not": {"enum": ["compare", "runs", "new"]}},
                      "uuid": {"type": "string", "format": "uuid"}}
 _ERROR_SCHEMA = {
     "type": "object", "required": ["error"],
@@ -624,17 +698,21 @@ def openapi_document(app: Flask) -> dict[str, Any]:
         text = inspect.getdoc(view) or ""
         tag = path[len(PREFIX) + 1:].split("/")[0] or "api"
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
-            status = str(getattr(view, "api_status", 201 if method == "POST" else 200))
+            status = getattr(view, "api_status", 201 if method == "POST" else 200)
+            media = getattr(view, "api_media", "application/json")
+            success = {"description": "success", "content": {media: {"schema": (
+                {"type": "object"} if media == "application/json"
+                else {"type": "string", "format": "binary"})}}}
             op: dict[str, Any] = {
                 "operationId": re.sub(r"\W", "_", f"{rule.endpoint}_{method.lower()}"),
                 "summary": text.splitlines()[0] if text else rule.endpoint,
                 "tags": [tag],
                 "parameters": path_params + [
-                    {"name": name, "in": "query", "required": False,
-                     "schema": {"type": kind}, "description": what}
-                    for name, (kind, what) in getattr(view, "api_query", {}).items()],
-                "responses": {status: {"description": "success", "content": {
-                    "application/json": {"schema": {"type": "object"}}}},
+                    query_parameter(name, spec)
+                    for name, spec in getattr(view, "api_query", {}).items()],
+                "responses": {
+                    **{str(code): success
+                       for code in (status, *getattr(view, "api_also", ()))},
                     "401": {"$ref": "#/components/responses/Error"},
                     "default": {"$ref": "#/components/responses/Error"}},
             }

@@ -9,6 +9,7 @@ none.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import wraps
 from urllib.parse import urlparse
 
@@ -16,6 +17,7 @@ from flask import (
     Blueprint,
     Flask,
     abort,
+    current_app,
     flash,
     g,
     redirect,
@@ -24,6 +26,8 @@ from flask import (
     session,
     url_for,
 )
+from flask_limiter import Limiter, RateLimitExceeded
+from flask_limiter.util import get_remote_address
 from flask_login import LoginManager, current_user, login_user, logout_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
@@ -41,11 +45,23 @@ def is_api_request() -> bool:
     return request.path.startswith("/api/")
 
 
+SESSION_VERSION_KEY = "_sv"
+
+
 @login_manager.user_loader
 def _load_user(user_id: str):
-    # a user disabled since logging in loses the session at once
-    user = accounts.get_user(get_db(), int(user_id))
-    return user if user is not None and user.active else None
+    """The session's user, checked on every request: a user disabled since logging in, or
+    whose sessions were ended since (logout, password or role change: the per-user session
+    version moved on), loses the session at once."""
+    try:
+        user = accounts.get_user(get_db(), int(user_id))
+    except (TypeError, ValueError, OverflowError):
+        return None
+    if user is None or not user.active:
+        return None
+    if session.get(SESSION_VERSION_KEY) != user.session_version:
+        return None
+    return user
 
 
 @login_manager.request_loader
@@ -63,7 +79,63 @@ def init_app(app: Flask) -> None:
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     csrf.init_app(app)
+    app.config.setdefault("LOGIN_LIMIT_ACCOUNT", "5 per minute;20 per hour")
+    app.config.setdefault("LOGIN_LIMIT_ADDRESS", "20 per minute;100 per hour")
+    app.config.setdefault("RATELIMIT_STORAGE_URI", "memory://")
+    app.config.setdefault("RATELIMIT_HEADERS_ENABLED", False)
+    limiter.init_app(app)
+    app.register_error_handler(RateLimitExceeded, _throttled)
     app.before_request(_guard)
+
+
+# -- login throttling (Flask-Limiter) -----------------------------------------------------------
+# Failed logins only are counted (a successful one costs nothing), per account (the e-mail as
+# typed, lower-cased) and per client address; past either limit every attempt, right password
+# or not, is answered 429 with Retry-After until the window moves on. Limits are the config
+# values LOGIN_LIMIT_ACCOUNT and LOGIN_LIMIT_ADDRESS (Flask-Limiter notation, ';' between
+# limits); the counters live in RATELIMIT_STORAGE_URI (memory: per process).
+
+limiter = Limiter(key_func=get_remote_address, default_limits=[])
+
+
+def _account_key() -> str:
+    return "login-account:" + (request.form.get("email") or "").strip().lower()[:320]
+
+
+def _address_key() -> str:
+    return "login-address:" + (get_remote_address() or "unknown")
+
+
+def _failed(response) -> bool:
+    return response.status_code == 401
+
+
+def _limit(name: str) -> Callable[[], str]:
+    return lambda: current_app.config[name]
+
+
+def _retry_after() -> int:
+    """Seconds until the limit that was hit lets a request through again."""
+    import time
+
+    current = limiter.current_limit
+    if current is None:
+        return 60
+    return max(1, int(current.reset_at - time.time()) + 1)
+
+
+def _throttled(exc: RateLimitExceeded):
+    retry = _retry_after()
+    message = (f"too many failed logins ({exc.description}); try again in {retry} seconds")
+    if is_api_request():
+        from web.api import error_response
+
+        resp = error_response(429, "too_many_requests", message,
+                              {"retry_after": retry, "limit": exc.description})
+    else:
+        resp = current_app.make_response((render_template("login.html", error=message), 429))
+    resp.headers["Retry-After"] = str(retry)
+    return resp
 
 
 def _guard():
@@ -117,25 +189,39 @@ def _safe_next(target: str | None) -> str:
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(_limit("LOGIN_LIMIT_ACCOUNT"), key_func=_account_key, methods=["POST"],
+               deduct_when=_failed)
+@limiter.limit(_limit("LOGIN_LIMIT_ADDRESS"), key_func=_address_key, methods=["POST"],
+               deduct_when=_failed)
 def login():
     error = None
     if request.method == "POST":
         db = get_db()
-        user = accounts.authenticate(db, request.form.get("email", ""),
-                                     request.form.get("password", ""))
+        email = request.form.get("email", "")
+        user = accounts.authenticate(db, email, request.form.get("password", ""))
         if user:
             session.clear()
             login_user(user)
+            session[SESSION_VERSION_KEY] = user.session_version
             session.permanent = True
             with db.atomic():
                 accounts.audit(db, user.email, "login")
             return redirect(_safe_next(request.args.get("next")))
+        with db.atomic():
+            accounts.audit(db, "anonymous", "login.failed", email.strip().lower()[:200],
+                           {"address": get_remote_address()})
         error = "Unknown e-mail or wrong password."
     return render_template("login.html", error=error), (401 if error else 200)
 
 
 @bp.route("/logout", methods=["POST"])
 def logout():
+    """End this session and every other session of the user (the session version moves on)."""
+    if current_user.is_authenticated and not g.get("token_auth"):
+        db = get_db()
+        with db.atomic():
+            accounts.end_sessions(db, current_user.id)
+            accounts.audit(db, current_user.email, "logout")
     logout_user()
     session.clear()
     return redirect(url_for("auth.login"))
@@ -155,8 +241,16 @@ def tokens():
     new_token = None
     if request.method == "POST":
         if request.form.get("action") == "revoke":
-            accounts.revoke_token(db, int(request.form["token_id"]), current_user)
-            flash("Token revoked.")
+            raw = (request.form.get("token_id") or "").strip()
+            if not raw.isdigit() or len(raw) > 18:
+                flash(f"token_id: {raw[:40]!r} is not a token id (a whole number from the "
+                      "list below); nothing was revoked", "error")
+            else:
+                try:
+                    accounts.revoke_token(db, int(raw), current_user)
+                    flash(f"Token {raw} revoked.")
+                except accounts.AccountError as exc:
+                    flash(str(exc), "error")
         else:
             owner = current_user.email
             if current_user.can("admin") and request.form.get("email"):

@@ -125,6 +125,21 @@ def zone(db, zone_id: str) -> dict[str, Any]:
     return out
 
 
+def _date(field: str, value: Any) -> str:
+    """A YYYY-MM-DD date argument, checked before it reaches a query (compared as text, a
+    non-date would match every row); ValueError naming the argument otherwise."""
+    from datetime import date
+
+    text = str(value).strip()
+    try:
+        parsed = date.fromisoformat(text) if len(text) == 10 else None
+    except ValueError:
+        parsed = None
+    if parsed is None:
+        raise ValueError(f"{field}: {text[:40]!r} is not a date (give YYYY-MM-DD)")
+    return parsed.isoformat()
+
+
 def fees(db, args: dict[str, Any]) -> dict[str, Any]:
     where, params = [], []
     for key in ("funder", "service", "zone_id", "provider_id"):
@@ -133,7 +148,7 @@ def fees(db, args: dict[str, Any]) -> dict[str, Any]:
             params.append(args[key])
     if args.get("as_of"):
         where.append("effective_from <= ?")
-        params.append(args["as_of"])
+        params.append(_date("as_of", args["as_of"]))
     sql = "select * from fee_rates" + (" where " + " and ".join(where) if where else "")
     return paginate(sql, params, db, int(args.get("page", 1)), int(args.get("per_page", 200)),
                     "service, funder, effective_from desc, fee_id")

@@ -34,7 +34,7 @@ from caremarket.scenario_store import list_scenarios
 from caremarket.store import open_store
 from market.errors import UnknownEntity
 from web import scheduler, tasks
-from web.api import ApiError, _args, bad_request, doc, json_response, paginate_list
+from web.api import PAGING, ApiError, _args, bad_request, doc, json_response, paginate_list
 from web.auth import actor, requires
 from web.db import get_db
 
@@ -162,12 +162,10 @@ def _download(run: dict[str, Any], kind: str):
 
 
 def _page_args() -> tuple[int, int]:
-    try:
-        page = max(1, min(int(request.args.get("page", 1)), 1_000_000_000))
-        per_page = max(1, min(int(request.args.get("per_page", 50)), 500))
-    except ValueError:
-        raise bad_request("page", "page and per_page are whole numbers") from None
-    return page, per_page
+    """page and per_page checked like every other list (at least 1: a 400 naming the argument
+    otherwise); per_page is capped at 500."""
+    args = _args()
+    return args.get("page", 1), min(args.get("per_page", 50), 500)
 
 
 def _compare_ids() -> tuple[int, int]:
@@ -188,9 +186,11 @@ def _changed() -> None:
 
 DEFINITION_BODY = {
     "required": True, "content": {"application/json": {"schema": {
-        "type": "object",
+        "type": "object", "additionalProperties": False,
         "properties": {
-            "name": {"type": "string"}, "description": {"type": "string"},
+            "name": {"type": "string", "pattern": r"\S",
+                     "not": {"pattern": r"^\s*([cC][oO][mM][pP][aA][rR][eE]|[rR][uU][nN][sS]|[nN][eE][wW])\s*$"}},
+            "description": {"type": "string"},
             "scenarios": {"type": "array", "items": {"type": "string"},
                           "description": "names of saved scenarios"},
             "measures": {"type": "array", "items": {"type": "string",
@@ -208,8 +208,7 @@ def _body() -> dict[str, Any]:
 
 
 @api_bp.get("")
-@doc(query={"page": ("integer", "page number, from 1"),
-            "per_page": ("integer", "items per page")})
+@doc(query=PAGING)
 def api_list():
     """List the report definitions with their schedule and latest run."""
     return json_response(paginate_list(reports.list_definitions(get_db()), _args()))
@@ -229,7 +228,7 @@ def api_create():
     return json_response(d, 201, {"Location": url_for("reports_api.api_get", name=d["name"])})
 
 
-@api_bp.get("/<name>")
+@api_bp.get("/<report:name>")
 def api_get(name: str):
     """Get a report definition with its next run time and latest run."""
     db = get_db()
@@ -237,7 +236,7 @@ def api_get(name: str):
     return json_response(next(d for d in reports.list_definitions(db) if d["name"] == name))
 
 
-@api_bp.put("/<name>")
+@api_bp.put("/<report:name>")
 @requires("admin")
 @doc(body=DEFINITION_BODY)
 def api_update(name: str):
@@ -248,7 +247,7 @@ def api_update(name: str):
     return json_response(d)
 
 
-@api_bp.delete("/<name>")
+@api_bp.delete("/<report:name>")
 @requires("admin")
 def api_delete(name: str):
     """Delete a report definition; its runs are kept."""
@@ -257,7 +256,7 @@ def api_delete(name: str):
     return json_response({"deleted": name})
 
 
-@api_bp.post("/<name>/run")
+@api_bp.post("/<report:name>/run")
 @requires("analyst")
 @doc(status=202)
 def api_run(name: str):
@@ -270,9 +269,8 @@ def api_run(name: str):
                          {"Location": url})
 
 
-@api_bp.get("/<name>/runs")
-@doc(query={"page": ("integer", "page number, from 1"),
-            "per_page": ("integer", "items per page (at most 500)")})
+@api_bp.get("/<report:name>/runs")
+@doc(query=PAGING)
 def api_runs(name: str):
     """List the runs of a report, newest first, without their reports."""
     db = get_db()
@@ -292,20 +290,23 @@ def api_run_get(run_id: int):
 
 
 @api_bp.get("/runs/<int:run_id>.csv")
-@doc(query={"table": ("string", "one table only: headline, parameters or a detail table")})
+@doc(query={"table": ("string", "one table only: headline, parameters or a detail table")},
+     media="text/csv")
 def api_run_csv(run_id: int):
     """Download a report run as CSV (long: section, scenario, item, measure, ..., value)."""
     return _download(_run_or_404(run_id), "csv")
 
 
 @api_bp.get("/runs/<int:run_id>.xlsx")
+@doc(media="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 def api_run_xlsx(run_id: int):
     """Download a report run as an XLSX workbook (Headline sheet first)."""
     return _download(_run_or_404(run_id), "xlsx")
 
 
 @api_bp.get("/compare")
-@doc(query={"a": ("integer", "the older report run"), "b": ("integer", "the newer report run")})
+@doc(query={"a": ("integer", "the older report run", True),
+            "b": ("integer", "the newer report run", True)})
 def api_compare():
     """Compare two report runs: headline figures side by side and what changed."""
     a, b = _compare_ids()

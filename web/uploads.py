@@ -1,8 +1,9 @@
 """Import an uploaded file with the CLI's importer: the one path the Data page and the API share.
 
-The file is saved under a private temporary folder (a safe name, the original suffix so XLSX is
-read as XLSX) and imported as one transaction; problems are reported against the name the user
-knows. A successful import is written to the audit log; a rejected one writes nothing at all, so
+The file is saved in a private temporary folder under a generated name (`upload` and the
+original suffix when it is one the importers know, so XLSX is read as XLSX): the name the client
+sent is never used as a path. That name, truncated to MAX_NAME characters, is kept as metadata:
+problems are reported against it and the import history and audit log show it. A successful import is written to the audit log; a rejected one writes nothing at all, so
 the store is exactly as it was.
 """
 
@@ -14,15 +15,29 @@ from pathlib import Path
 
 import sqlite_utils
 from werkzeug.datastructures import FileStorage
-from werkzeug.utils import secure_filename
 
 from caremarket import accounts
 from caremarket.importers import ImportSummary, import_file
 
+MAX_NAME = 200  # characters of the client's file name kept as metadata
+SUFFIXES = (".csv", ".txt", ".xlsx", ".xlsm")  # what the importers read by name
+
 
 def upload_name(upload: FileStorage) -> str:
-    """The file's own name, without any client folder ('C:\\\\data\\\\x.csv' -> 'x.csv')."""
-    return re.split(r"[\\\\/]", upload.filename or "")[-1].strip()
+    """The file's own name, without any client folder ('C:\\\\data\\\\x.csv' -> 'x.csv'), with
+    control characters removed and truncated to MAX_NAME characters (metadata only)."""
+    name = re.split(r"[\\\\/]", upload.filename or "")[-1]
+    name = re.sub(r"[\x00-\x1f\x7f]", "", name).strip()
+    if len(name) > MAX_NAME:
+        suffix = Path(name).suffix if len(Path(name).suffix) <= 10 else ""
+        name = name[: MAX_NAME - len(suffix) - 1] + "…" + suffix
+    return name
+
+
+def stored_name(name: str) -> str:
+    """The generated name a file is saved under: 'upload' and a known suffix, nothing else."""
+    suffix = Path(name).suffix.lower()
+    return "upload" + (suffix if suffix in SUFFIXES else ".csv")
 
 
 def import_upload(db: sqlite_utils.Database, kind: str, upload: FileStorage,
@@ -30,9 +45,7 @@ def import_upload(db: sqlite_utils.Database, kind: str, upload: FileStorage,
     """Import `upload` as `kind`: every row or none (ImportRejected, nothing written)."""
     name = upload_name(upload) or "upload"
     with tempfile.TemporaryDirectory(prefix="caremarket-upload-") as folder:
-        path = Path(folder) / (secure_filename(name) or "upload")
-        if not path.suffix:
-            path = path.with_suffix(".csv")
+        path = Path(folder) / stored_name(name)
         upload.save(path)
         summary = import_file(db, kind, path, user=user, display_name=name)
     with db.atomic():

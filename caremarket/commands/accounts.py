@@ -55,6 +55,26 @@ def user_set_role(obj, email: str, role: str) -> None:
     click.echo(f"{user.email} is now {user.role}")
 
 
+@user_group.command("disable")
+@click.argument("email")
+@click.pass_obj
+@reports_errors
+def user_disable(obj, email: str) -> None:
+    """Disable a user: their sessions end at once and their API tokens stop working."""
+    user = accounts.set_active(obj.db, email, False, actor="cli")
+    click.echo(f"{user.email} is disabled")
+
+
+@user_group.command("enable")
+@click.argument("email")
+@click.pass_obj
+@reports_errors
+def user_enable(obj, email: str) -> None:
+    """Enable a disabled user again (they log in afresh)."""
+    user = accounts.set_active(obj.db, email, True, actor="cli")
+    click.echo(f"{user.email} is enabled")
+
+
 @user_group.command("list")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj

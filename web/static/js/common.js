@@ -221,12 +221,14 @@
       if (scale) {
         if (!scale.items.length) html += "<div>no values above zero</div>";
         scale.items.forEach((it) => {
-          html += '<div><i style="background:' + it.colour + '"></i>' + CM.esc(it.label) + "</div>";
+          html += '<div><i data-colour="' + CM.esc(it.colour) + '"></i>' + CM.esc(it.label) + "</div>";
         });
-        html += '<div><i style="background:' + scale.zero + '"></i>zero</div>';
+        html += '<div><i data-colour="' + CM.esc(scale.zero) + '"></i>zero</div>';
       }
       (extra || []).forEach((row) => (html += "<div>" + row + "</div>"));
       div.innerHTML = html;
+      // colours set through the DOM, not style= attributes (the CSP refuses inline styles)
+      div.querySelectorAll("i[data-colour]").forEach((i) => (i.style.background = i.dataset.colour));
       return div;
     };
     ctl.addTo(map);
@@ -281,10 +283,18 @@
   };
 
   CM.PROVIDER_LEGEND = [
-    '<i class="sq" style="background:#fff;border:2px solid #6a1b9a"></i>care home',
-    '<i class="dia" style="background:#1d2733"></i>home-care agency',
+    '<i class="sq legend-home"></i>care home',
+    '<i class="dia legend-agency"></i>home-care agency',
   ];
 })();
+
+/* Progress bars rendered by the server carry their width as data-width (the CSP refuses
+   style= attributes); set it through the DOM. */
+document.addEventListener("DOMContentLoaded", function () {
+  document.querySelectorAll(".progress > div[data-width]").forEach(function (el) {
+    el.style.width = el.dataset.width + "%";
+  });
+});
 
 /* <select data-autosubmit> submits its form when changed (the button is kept for no-JS use). */
 document.addEventListener("change", function (ev) {

@@ -14,6 +14,7 @@
         perPageSelect: [10, 15, 25, 50, 100, 500],
         searchable: true,
         fixedHeight: false,
+        fixedColumns: false,  // column widths would be style= attributes, refused by the CSP
         labels: {
           placeholder: "Search this table…",
           searchTitle: "Search within the table",
