@@ -195,11 +195,15 @@ def coverage_inputs(market: Market, fill_capacity: bool = False,
     if len(providers) == 0:
         raise InvalidInput("no home-care provider has the figures coverage needs ("
                            + completeness.describe(excluded) + ")")
-    if travel is not None:
-        stored = set(market.table("homecare_providers")["provider_id"].astype(str))
+    if travel is not None and len(excluded):
+        # only the pairs of records left out go; an unknown id is still the model's error
+        gone = excluded.ids()
         pid, zid = travel["provider_id"].astype(str), travel["zone_id"].astype(str)
-        travel = travel[(pid.isin(set(providers["provider_id"])) | ~pid.isin(stored))
-                        & zid.isin(set(zones["zone_id"]))]
+        stored_p = set(market.table("homecare_providers")["provider_id"].astype(str))
+        stored_z = set(market.table("zones")["zone_id"].astype(str))
+        drop = (pid.isin(gone) & pid.isin(stored_p)) | (zid.isin(gone) & zid.isin(stored_z))
+        if drop.any():
+            travel = travel[~drop]
     return zones, providers, travel, excluded
 
 
