@@ -30,17 +30,18 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import sqlite_utils
 
+from caremarket import jsonio
 from caremarket import runs as run_store
 from caremarket.scenario_store import get_scenario
 from caremarket.store import content_hash, frame
+from market import completeness
 from market import levers as registry
 from market.cost_of_care import COST_LINES, la_hourly_rates, zone_costs_from_model
 from market.equalisation import Baseline, run
-from market.errors import CareMarketError, InvalidInput, InvalidScenario
+from market.errors import CareMarketError, InvalidInput, InvalidScenario, UnknownEntity
 from market.homecare import homecare_baseline, run_homecare
 from market.parameters import RURALITY_CLASSES, ParameterSet
 from market.scenarios import check_parameter_range, default_values
@@ -123,64 +124,46 @@ def _market(source: Market | sqlite_utils.Database) -> Market:
     return source if isinstance(source, Market) else Market.from_store(source)
 
 
-# -- records left out ---------------------------------------------------------------------------
+# -- records left out (market.completeness decides what each model needs) ----------------------
 
-REASONS = {
-    "no_capacity": "no capacity (hours a week)",
-    "no_location": "no location (coordinates)",
-    "no_beds": "no beds",
-    "no_fees": "no fees (LA or self-funder)",
-    "no_costs": "no operating or capital cost",
-    "no_occupancy": "no occupancy",
-    "no_self_funder_share": "no self-funder share",
-    "no_rates": "no hourly rates or self-funder share",
-    "not_assessed": "not assessed",
-}
+REASONS = completeness.REASONS
+Excluded = completeness.Excluded
 # Care-home fields (market.viability.PreparedHomes.excluded 'field') -> reason code.
-_HOME_FIELD_REASON = {"beds": "no_beds", "la_fee": "no_fees", "self_funder_fee": "no_fees",
-                      "cost_per_resident_week": "no_costs",
-                      "capital_cost_per_bed_week": "no_costs", "occupancy": "no_occupancy",
-                      "self_funder_share": "no_self_funder_share"}
+_HOME_FIELD_REASON = {c: f.code for f in completeness.CARE_HOMES.figures for c in f.columns}
+_HOME_FIELD_REASON.update({c: f.code for f in completeness.HOMECARE.figures for c in f.columns})
+_HOME_FIELD_REASON.update({"contact_hours": "no_contact_hours", "beds": "no_beds",
+                           "self_funder_hourly_rate": "no_fees", "la_hourly_rate": "no_fees",
+                           "self_funder_fee": "no_fees", "la_fee": "no_fees",
+                           "cost_per_contact_hour": "no_cost",
+                           "surplus_per_contact_hour": "no_cost"})
 
 
-class Excluded:
-    """What a run left out and why: {"total", "by_reason": {code: {"label", "ids"}}}."""
-
-    def __init__(self) -> None:
-        self._by: dict[str, list[str]] = {}
-
-    def add(self, code: str, ids: Sequence[Any]) -> None:
-        bucket = self._by.setdefault(code, [])
-        for i in ids:
-            if str(i) not in bucket:
-                bucket.append(str(i))
-
-    def merge(self, other: Mapping[str, Any] | None) -> None:
-        for code, item in ((other or {}).get("by_reason") or {}).items():
-            self.add(code, item["ids"])
-
-    def ids(self) -> set[str]:
-        return {i for ids in self._by.values() for i in ids}
-
-    def to_dict(self) -> dict[str, Any]:
-        by = {c: {"label": REASONS.get(c, c.replace("_", " ")), "count": len(v), "ids": v}
-              for c, v in self._by.items() if v}
-        return {"total": len(self.ids()), "by_reason": by}
+def _routed(market: Market) -> set[str]:
+    travel = market.travel()
+    return set(travel["provider_id"].astype(str)) if travel is not None else set()
 
 
-def _blank(series: pd.Series) -> pd.Series:
-    num = pd.to_numeric(series, errors="coerce")
-    return num.isna() | ~np.isfinite(num.fillna(0).astype(float))
+def _rurality_of(providers: pd.DataFrame, zones: pd.DataFrame) -> pd.Series:
+    """The rurality class of each provider's zone (None without a zone or class)."""
+    if "zone_id" not in providers or "rurality" not in zones or len(zones) == 0:
+        return pd.Series([None] * len(providers), index=providers.index, dtype=object)
+    by_zone = zones.drop_duplicates("zone_id").set_index(zones.drop_duplicates(
+        "zone_id")["zone_id"].astype(str))["rurality"]
+    return providers["zone_id"].astype(str).map(by_zone).where(providers["zone_id"].notna())
 
 
-def coverage_inputs(market: Market, fill_capacity: bool = False):
+def coverage_inputs(market: Market, fill_capacity: bool = False,
+                    capacity: Mapping[str, float] | None = None):
     """Zones, home-care providers and travel for the coverage LP, and what was left out.
 
-    Agencies without a capacity are left out (`no_capacity`) unless `fill_capacity`, which
-    gives them the median capacity of agencies in the same rurality class (all agencies where
-    the class has none) and marks them `capacity_estimated`; agencies with neither coordinates
-    nor a routed travel time are left out (`no_location`). InvalidInput when the store has no
-    zones or no agencies at all.
+    market.completeness decides: agencies without a capacity are left out (`no_capacity`)
+    unless `fill_capacity`, which gives them the median capacity of agencies in the same
+    rurality class (of all agencies where the class has none) and marks them
+    `capacity_estimated`; agencies with neither coordinates nor a routed travel time are left
+    out (`no_location`), and zones with neither a rurality class nor their own minutes between
+    visits (`no_rurality`). InvalidInput when the store has no zones or no agencies at all, or
+    none with the figures coverage needs. `capacity` (the coverage lever: provider id -> hours
+    a week) is a capacity the caller gives, so such an agency is not short of one.
     """
     zones, providers = market.table("zones"), market.table("homecare_providers")
     if len(zones) == 0:
@@ -188,41 +171,39 @@ def coverage_inputs(market: Market, fill_capacity: bool = False):
     if len(providers) == 0:
         raise InvalidInput("the store has no home-care providers: import some first")
     travel = market.travel()
-    excluded = Excluded()
+    routed = _routed(market)
     providers = providers.copy()
     providers["provider_id"] = providers["provider_id"].astype(str)
-    providers["capacity_estimated"] = False
-    no_cap = _blank(providers["capacity_hours"]) if "capacity_hours" in providers else \
-        pd.Series(True, index=providers.index)
-    if no_cap.any() and fill_capacity:
-        rur = providers.get("zone_id", pd.Series(index=providers.index, dtype=object)).map(
-            zones.set_index(zones["zone_id"].astype(str))["rurality"]
-            if "rurality" in zones else {})
-        cap = pd.to_numeric(providers.get("capacity_hours"), errors="coerce")
-        known = cap[~no_cap]
-        overall = float(known.median()) if len(known) else None
-        by_class = known.groupby(rur[~no_cap]).median()
-        filled = [by_class.get(r, overall) if pd.notna(r) else overall for r in rur[no_cap]]
-        providers.loc[no_cap, "capacity_hours"] = filled
-        providers.loc[no_cap, "capacity_estimated"] = True
-        no_cap = _blank(providers["capacity_hours"])
-    excluded.add("no_capacity", providers.loc[no_cap, "provider_id"])
-    routed = set(travel["provider_id"].astype(str)) if travel is not None else set()
-    no_xy = (_blank(providers.get("lat", pd.Series(index=providers.index, dtype=float)))
-             | _blank(providers.get("lon", pd.Series(index=providers.index, dtype=float))))
-    no_xy &= ~providers["provider_id"].isin(routed)
-    excluded.add("no_location", providers.loc[no_xy, "provider_id"])
-    keep = ~providers["provider_id"].isin(excluded.ids())
-    if not keep.any():
-        raise InvalidInput(f"no home-care provider has the figures coverage needs "
-                           f"({excluded.to_dict()['total']} left out: "
-                           + "; ".join(f"{v['count']} {v['label']}" for v in
-                                       excluded.to_dict()["by_reason"].values()) + ")")
-    providers = providers[keep].reset_index(drop=True)
-    if travel is not None:
-        travel = travel[travel["provider_id"].astype(str).isin(set(providers["provider_id"]))
-                        | ~travel["provider_id"].astype(str).isin(set(
-                            market.table("homecare_providers")["provider_id"].astype(str)))]
+    if capacity:
+        given = providers["provider_id"].map({str(k): float(v) for k, v in capacity.items()})
+        providers["capacity_hours"] = given.where(given.notna(), pd.to_numeric(
+            providers.get("capacity_hours"), errors="coerce"))
+    if fill_capacity:
+        providers = completeness.fill_capacity(providers, _rurality_of(providers, zones))
+    else:
+        providers["capacity_estimated"] = False
+        providers["capacity_basis"] = None
+    zones = zones.copy()
+    zones["zone_id"] = zones["zone_id"].astype(str)
+    zones, excluded = completeness.exclusions(completeness.ZONES, zones, [completeness.COVERAGE])
+    providers, ex_p = completeness.exclusions(completeness.HOMECARE, providers,
+                                              [completeness.COVERAGE], routed)
+    excluded.merge(ex_p)
+    if len(zones) == 0:
+        raise InvalidInput("no zone has the figures coverage needs ("
+                           + completeness.describe(excluded) + ")")
+    if len(providers) == 0:
+        raise InvalidInput("no home-care provider has the figures coverage needs ("
+                           + completeness.describe(excluded) + ")")
+    if travel is not None and len(excluded):
+        # only the pairs of records left out go; an unknown id is still the model's error
+        gone = excluded.ids()
+        pid, zid = travel["provider_id"].astype(str), travel["zone_id"].astype(str)
+        stored_p = set(market.table("homecare_providers")["provider_id"].astype(str))
+        stored_z = set(market.table("zones")["zone_id"].astype(str))
+        drop = (pid.isin(gone) & pid.isin(stored_p)) | (zid.isin(gone) & zid.isin(stored_z))
+        if drop.any():
+            travel = travel[~drop]
     return zones, providers, travel, excluded
 
 
@@ -232,9 +213,16 @@ def coverage_frames(db: sqlite_utils.Database):
     return zones, providers, travel
 
 
-def sites_as_bases(sites):
-    """Candidate sites as extra home-care bases (site_id becomes provider_id)."""
+def sites_as_bases(sites, excluded: Excluded | None = None, routed: Sequence[str] = ()):
+    """Candidate sites as extra home-care bases (site_id becomes provider_id); sites without a
+    capacity or a location are left out (and added to `excluded`)."""
     if sites is None or len(sites) == 0:
+        return None
+    sites, ex = completeness.exclusions(completeness.SITES, sites, [completeness.COVERAGE],
+                                        routed)
+    if excluded is not None:
+        excluded.merge(ex)
+    if len(sites) == 0:
         return None
     bases = sites.rename(columns={"site_id": "provider_id"}).copy()
     return bases[[c for c in ("provider_id", "name", "lat", "lon", "capacity_hours")
@@ -243,22 +231,124 @@ def sites_as_bases(sites):
 
 def care_home_baseline(source: Market | sqlite_utils.Database, strict: bool = False
                        ) -> Baseline:
+    """The care homes with every figure viability needs, as a Baseline; the others are in its
+    `excluded` frame (one row per home, `field` naming the reason codes). With `strict` (or a
+    strict market) a missing figure is an error instead."""
     market = _market(source)
     homes = market.table("care_homes")
     if len(homes) == 0:
         raise InvalidInput("the store has no care homes: import some (or load the sample "
                            "market)")
     zones = market.table("zones")
-    return Baseline.from_frame(homes, zones if len(zones) else None,
-                               strict=strict or market.strict)
+    strict = strict or market.strict
+    left_out = pd.DataFrame(columns=["provider_id", "name", "field", "reason"])
+    if not strict and "provider_id" in homes:
+        miss = completeness.missing(completeness.CARE_HOMES, homes,
+                                    models=[completeness.CARE_HOME_VIABILITY])
+        codes: dict[str, list[str]] = {}
+        for code, ids in miss.items():
+            for i in ids:
+                codes.setdefault(i, []).append(code)
+        if codes:
+            pid = homes["provider_id"].astype(str)
+            names = dict(zip(pid, homes["name"] if "name" in homes else [None] * len(homes),
+                             strict=True))
+            left_out = pd.DataFrame([{"provider_id": i, "name": names.get(i),
+                                      "field": ", ".join(c), "reason": "; ".join(
+                                          REASONS[x] for x in c)} for i, c in codes.items()],
+                                    columns=["provider_id", "name", "field", "reason"])
+            homes = homes[~pid.isin(set(codes))].reset_index(drop=True)
+        if len(homes) == 0:
+            ex = _home_exclusions_frame(left_out)
+            raise InvalidInput("no care home has every figure viability needs ("
+                               + completeness.describe(ex) + ")")
+    base = Baseline.from_frame(homes, zones if len(zones) else None, strict=strict)
+    if len(left_out):
+        base = Baseline(base.homes, base.params, pd.concat(
+            [left_out, base.excluded], ignore_index=True) if len(base.excluded) else left_out,
+            base.kind, base.capacity)
+    return base
+
+
+def _home_exclusions_frame(frame: pd.DataFrame) -> Excluded:
+    """Excluded from a frame of left-out records (provider_id, field: codes or field names)."""
+    ex = Excluded()
+    for r in frame.itertuples():
+        for part in str(getattr(r, "field", "") or "").split(","):
+            part = part.strip()
+            code = part if part in REASONS else _HOME_FIELD_REASON.get(part, "no_" + part)
+            ex.add(code, [r.provider_id])
+    return ex
 
 
 def _home_exclusions(baseline: Baseline) -> Excluded:
-    ex = Excluded()
-    for r in baseline.excluded.itertuples():
-        ex.add(_HOME_FIELD_REASON.get(str(getattr(r, "field", "")), "not_assessed"),
-               [r.provider_id])
-    return ex
+    return _home_exclusions_frame(baseline.excluded)
+
+
+# -- the Data completeness section -------------------------------------------------------------
+
+
+def data_completeness(source: Market | sqlite_utils.Database, sample: int = 20
+                      ) -> dict[str, Any]:
+    """Per record kind: how many records are complete, what is missing (count per reason, the
+    first `sample` ids, the models that leave such records out) and where to download the
+    incomplete ones in the import layout (`csv`: the path under /api/v1)."""
+    market = _market(source)
+    routed = sorted(_routed(market))
+    kinds = []
+    for k in completeness.KINDS.values():
+        item = completeness.summary(k, market.table(k.table), routed, sample)
+        item["columns"] = incomplete_columns(k.kind)
+        item["csv"] = f"/imports/incomplete/{k.kind}.csv"
+        kinds.append(item)
+    return {"kinds": kinds, "records": sum(k["records"] for k in kinds),
+            "complete": sum(k["complete"] for k in kinds),
+            "incomplete": sum(k["incomplete"] for k in kinds),
+            "reasons": dict(completeness.REASONS), "input_hash": market.input_hash}
+
+
+def incomplete_columns(kind: str) -> list[str]:
+    """The columns the importer of `kind` reads (market.entities), in its order."""
+    from market.entities import ENTITIES
+
+    if kind not in completeness.KINDS:
+        raise UnknownEntity(f"no record kind '{kind}' (kinds: "
+                            f"{', '.join(completeness.KINDS)})")
+    return ENTITIES[completeness.KINDS[kind].table].columns
+
+
+def incomplete_records(source: Market | sqlite_utils.Database, kind: str
+                       ) -> tuple[list[str], list[list[Any]]]:
+    """The incomplete records of `kind` as (the import layout's columns, rows of stored
+    values; a missing figure is a blank cell), ordered by id: fill the blanks and import the
+    file as `kind` again."""
+    market = _market(source)
+    columns = incomplete_columns(kind)
+    k = completeness.KINDS[kind]
+    frame = market.table(k.table)
+    if len(frame) == 0:
+        return columns, []
+    keep = ~completeness.complete_mask(k, frame, sorted(_routed(market)))
+    rows = frame[keep].sort_values(k.key)
+    out = []
+    for rec in rows.to_dict("records"):
+        out.append([jsonio.clean(rec.get(c)) for c in columns])
+    return columns, out
+
+
+def incomplete_csv(source: Market | sqlite_utils.Database, kind: str) -> str:
+    """`incomplete_records` as CSV text (a header row, then one row per record)."""
+    import csv
+    import io
+
+    columns, rows = incomplete_records(source, kind)
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(columns)
+    for r in rows:
+        w.writerow(["" if v is None else (f"{v:.12g}" if isinstance(v, float) else v)
+                    for v in r])
+    return buf.getvalue()
 
 
 # -- levers -------------------------------------------------------------------------------------
@@ -365,17 +455,22 @@ def build_coverage_model(source: Market | sqlite_utils.Database,
     overrides = dict(parameters or {})
     overrides.update({k: lv[k] for k in ("visit_minutes", "visits_per_run") if lv[k] is not None})
     params = ParameterSet(overrides)
-    zones, providers, travel, excluded = coverage_inputs(market, lv["fill_capacity"])
     check_provider_ids(market, lv)
+    zones, providers, travel, excluded = coverage_inputs(market, lv["fill_capacity"],
+                                                         lv["capacity"])
+    # An exit or a capacity change naming an agency left out for missing figures changes
+    # nothing the model holds (the agency is named in `excluded`).
+    kept = set(providers["provider_id"].astype(str))
     model = CoverageModel.from_frames(
         zones, providers, travel, params, max_travel_minutes=lv["max_minutes"],
-        variant=lv["variant"], capacity_changes=lv["capacity"],
-        removed_providers=lv["remove_provider"],
-        added_bases=sites_as_bases(market.table("sites")) if lv["add_sites"] else None,
+        variant=lv["variant"],
+        capacity_changes={k: v for k, v in lv["capacity"].items() if k in kept},
+        removed_providers=[p for p in lv["remove_provider"] if p in kept],
+        added_bases=sites_as_bases(market.table("sites"), excluded, sorted(_routed(market)))
+        if lv["add_sites"] else None,
         max_providers_per_zone=lv["max_providers_per_zone"], calibrate_travel=lv["calibrate"],
         travel_file=travel_file)
-    model.estimated_capacity = [str(p) for p in providers.loc[
-        providers["capacity_estimated"].astype(bool), "provider_id"]]
+    model.estimated_capacity = _estimated(providers)
     return model, lv, params, excluded
 
 
@@ -408,13 +503,16 @@ def coverage(source: Market | sqlite_utils.Database, levers: Mapping[str, Any] |
         result = model.to_dict(lv["gaps"])
         result["levers"] = lv
         result["estimated_capacity"] = model.estimated_capacity
+        mark_estimated(result["providers"], model.estimated_capacity)
         result["zones_map"] = zones_map(market, model, params)
         result["cost_of_care"] = cost_of_care_summary(result["zones_map"])
         result["excluded"] = excluded.to_dict()
-        if excluded.to_dict()["total"]:
+        _warn_excluded(result, excluded)
+        if model.estimated_capacity:
             result.setdefault("warnings", []).append(
-                f"{excluded.to_dict()['total']} home-care provider(s) left out for missing "
-                "figures (see 'excluded')")
+                f"{len(model.estimated_capacity)} agenc"
+                f"{'y' if len(model.estimated_capacity) == 1 else 'ies'} with an estimated "
+                "capacity (fill_capacity: the median of agencies in the same rurality class)")
         result["input_hash"] = market.input_hash
         result["_parameter_records"] = params.to_records()  # stored with the run, not shown
         result["source"] = market.source
@@ -423,6 +521,28 @@ def coverage(source: Market | sqlite_utils.Database, levers: Mapping[str, Any] |
 
     return _recorded("coverage", market, {"levers": checked, **(
         {"parameters": dict(parameters)} if parameters else {})}, user, run_id, compute)
+
+
+def mark_estimated(records: Sequence[dict[str, Any]], estimated: Sequence[str]) -> None:
+    """Set `capacity_estimated` on each provider record (True where fill_capacity set it)."""
+    est = set(map(str, estimated))
+    for r in records:
+        if "provider_id" in r:
+            r["capacity_estimated"] = str(r["provider_id"]) in est
+
+
+def _estimated(providers: pd.DataFrame) -> list[str]:
+    if "capacity_estimated" not in providers:
+        return []
+    return [str(p) for p in providers.loc[providers["capacity_estimated"].astype(bool),
+                                          "provider_id"]]
+
+
+def _warn_excluded(result: dict[str, Any], excluded: Excluded) -> None:
+    if len(excluded):
+        result.setdefault("warnings", []).append(
+            completeness.describe(excluded, head="{total} record(s) left out for missing "
+                                                  "figures: ") + " (see 'excluded')")
 
 
 def zones_map(source: Market | sqlite_utils.Database, model, params) -> list[dict[str, Any]]:
@@ -531,7 +651,8 @@ def evaluate_equalisation(market: Market, values: Mapping[str, float],
         out["montecarlo"] = mc.to_dict(homes=True)
     if opts["homecare"]:
         progress(0.55, "home-care viability and provider exits")
-        out["homecare"] = homecare_exits(market, values, opts["solver"])
+        out["homecare"] = homecare_exits(market, values, opts["solver"],
+                                         bool(opts.get("fill_capacity")))
         excluded.merge((out["homecare"] or {}).get("excluded"))
     out["excluded"] = excluded.to_dict()
     out["headline"] = equalisation_headline(out)
@@ -576,7 +697,7 @@ def viability(source: Market | sqlite_utils.Database, scenario: Mapping[str, Any
 
 
 def homecare_exits(source: Market | sqlite_utils.Database, values: Mapping[str, Any],
-                   solver: str = "auto") -> dict[str, Any] | None:
+                   solver: str = "auto", fill_capacity: bool = False) -> dict[str, Any] | None:
     """Home-care viability under the scenario, exits, and the unmet hours they add by zone.
 
     Also each provider's viability per contact hour at baseline and under the scenario
@@ -585,7 +706,7 @@ def homecare_exits(source: Market | sqlite_utils.Database, values: Mapping[str, 
     """
     market = _market(source)
     try:
-        zones, providers, travel, excluded = coverage_inputs(market)
+        zones, providers, travel, excluded = coverage_inputs(market, fill_capacity)
     except InvalidInput as exc:
         return {"skipped": str(exc)}
     base_params = ParameterSet()
@@ -603,8 +724,11 @@ def homecare_exits(source: Market | sqlite_utils.Database, values: Mapping[str, 
                                               "capacity_hours"].sum())
     out["hours_exited"] = float(pf.loc[pf["exited"], "capacity_hours"].sum())
     out["viability"], lacking = _homecare_viability(providers, base, zones, values)
-    excluded.add("no_rates", lacking)
+    excluded.merge(lacking)
     out["excluded"] = excluded.to_dict()
+    out["estimated_capacity"] = _estimated(providers)
+    mark_estimated(out["providers"], out["estimated_capacity"])
+    mark_estimated(out["viability"], out["estimated_capacity"])
     a = base.assignment
     out["assignment"] = [{"provider_id": str(r.provider_id), "zone_id": str(r.zone_id),
                           "contact_hours": float(r.contact_hours),
@@ -622,7 +746,10 @@ def _homecare_viability(providers, model, zones, values):
         scen = run_homecare(homecare_baseline(providers, model.assignment, zones,
                                               ParameterSet(non_lever)), values)
     except CareMarketError:
-        return [], list(providers["provider_id"].astype(str))
+        # no provider has the rates, shares and contact hours viability needs
+        return [], Excluded(completeness.missing(
+            completeness.HOMECARE, providers, models=[completeness.HOMECARE_VIABILITY])
+            or {"no_contact_hours": list(providers["provider_id"].astype(str))})
     after = {r["provider_id"]: r for r in scen.provider_records()}
     out = []
     for r in now.provider_records():
@@ -630,8 +757,7 @@ def _homecare_viability(providers, model, zones, values):
         out.append({"provider_id": r["provider_id"], "baseline": r["baseline"], "scenario": s,
                     "cross_subsidy_lost": (r["baseline"].get("cross_subsidy") or 0)
                     - ((s or {}).get("cross_subsidy") or 0)})
-    lacking = [str(i) for i in now.excluded["provider_id"]] if len(now.excluded) else []
-    return out, lacking
+    return out, _home_exclusions_frame(now.excluded)
 
 
 def equalisation_headline(out: Mapping[str, Any]) -> dict[str, Any]:
@@ -782,9 +908,12 @@ def exits(source: Market | sqlite_utils.Database, scenario: Mapping[str, Any] | 
     lv = registry.check("exits", levers, "levers.")
 
     def compute(_r):
-        zones, providers, travel, excluded = coverage_inputs(market)
+        zones, providers, travel, excluded = coverage_inputs(market, lv["fill_capacity"])
         res = provider_exits(zones, providers, travel, scenario=values, solver=lv["solver"])
         out = res.to_dict()
+        out["estimated_capacity"] = _estimated(providers)
+        mark_estimated(out["providers"], out["estimated_capacity"])
+        _warn_excluded(out, excluded)
         out.update({"scenario_name": name, "levers": lv, "source": market.source,
                     "input_hash": market.input_hash, "excluded": excluded.to_dict(),
                     "parameters": res.params.to_records()})
@@ -803,10 +932,13 @@ def fee_uplift(source: Market | sqlite_utils.Database, scenario: Mapping[str, An
     lv = registry.check("fee_uplift", levers, "levers.")
 
     def compute(_r):
-        zones, providers, travel, excluded = coverage_inputs(market)
+        zones, providers, travel, excluded = coverage_inputs(market, lv["fill_capacity"])
         model = FeeUpliftModel.from_frames(zones, providers, travel, scenario=values,
                                            mode=lv["mode"]).solve(lv["solver"])
         out = model.to_dict()
+        out["estimated_capacity"] = _estimated(providers)
+        mark_estimated(out["providers"], out["estimated_capacity"])
+        _warn_excluded(out, excluded)
         out.update({"scenario_name": name, "levers": lv, "source": market.source,
                     "input_hash": market.input_hash, "excluded": excluded.to_dict(),
                     "parameters": model.params.to_records()})

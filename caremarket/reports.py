@@ -578,8 +578,10 @@ def compute_report(db: sqlite_utils.Database, definition: Mapping[str, Any], *,
         "options": {k: v for k, v in results[names[0]]["options"].items()} if names else options,
         "input_hash": digest,
         "headline": {"scenarios": names, "rows": headline_rows},
-        "results": {n: {"run_id": results[n]["run_id"], "headline": results[n]["headline"]}
+        "results": {n: {"run_id": results[n]["run_id"], "headline": results[n]["headline"],
+                        "excluded": results[n].get("excluded")}
                     for n in names},
+        "excluded": results[names[0]].get("excluded") if names else None,
         "detail": _detail_tables(db, names, results, measures),
         "parameters": _parameter_table(names, results),
     }

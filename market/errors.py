@@ -2,7 +2,30 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
+from typing import Any
+
+
+def shown(value: Any) -> str:
+    """A value as a message shows it: plain Python formatting, never a numpy repr.
+
+    Numbers as `:g` ('nan', 'inf', '1e+308', '42'), text quoted ('abc'), anything else by
+    str(); a numpy scalar is first turned into the Python value it holds.
+    """
+    item = getattr(value, "item", None)
+    if callable(item) and type(value).__module__ == "numpy":
+        with contextlib.suppress(TypeError, ValueError):
+            value = item()
+    if isinstance(value, bool) or value is None:
+        return str(value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return repr(value)
+    return str(value)
 
 
 class CareMarketError(Exception):

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date as _date
 from typing import Any
 
-from market.errors import InvalidScenario
+from market.errors import InvalidScenario, shown
 from market.parameters import DEFAULTS, Parameter
 from market.viability import LEVERS as SCENARIO_LEVERS
 
@@ -81,15 +81,15 @@ class Lever:
 
     def _number(self, value: Any, name: str) -> float:
         if isinstance(value, bool):
-            raise LeverError(name, f"{value!r} is not a number")
+            raise LeverError(name, f"{shown(value)} is not a number")
         if isinstance(value, str):
             value = value.strip().replace(",", "")
         try:
             v = float(value)
         except (TypeError, ValueError):
-            raise LeverError(name, f"{value!r} is not a number") from None
+            raise LeverError(name, f"{shown(value)} is not a number") from None
         if not math.isfinite(v):
-            raise LeverError(name, f"{value!r} is not a finite number")
+            raise LeverError(name, f"{shown(value)} is not a finite number")
         if (self.minimum is not None and v < self.minimum) or \
                 (self.maximum is not None and v > self.maximum):
             raise LeverError(name, f"{v:g} is outside its range {self.range_text()}"
@@ -116,10 +116,10 @@ class Lever:
                 return bool(value)
             if isinstance(value, str) and value.strip().lower() in TRUE + FALSE:
                 return value.strip().lower() in TRUE
-            raise LeverError(name, f"{value!r} is not true or false")
+            raise LeverError(name, f"{shown(value)} is not true or false")
         if self.kind == "choice":
             if value not in self.choices:
-                raise LeverError(name, f"{value!r} is not one of {', '.join(self.choices)}")
+                raise LeverError(name, f"{shown(value)} is not one of {', '.join(self.choices)}")
             return value
         if self.kind == "ids":
             if isinstance(value, str):
@@ -136,7 +136,7 @@ class Lever:
             from market.uncertainty import Distribution
 
             if not isinstance(value, (str, int, float)) or isinstance(value, bool):
-                raise LeverError(name, f"{value!r} is not a distribution")
+                raise LeverError(name, f"{shown(value)} is not a distribution")
             try:
                 Distribution.parse(str(value))
             except InvalidScenario as exc:
@@ -234,6 +234,14 @@ assert tuple(lv.name for lv in SCENARIO) == SCENARIO_LEVERS
 _SOLVER = Lever("solver", "choice", "Solver", "automatic picks the faster solver for the "
                 "model's size", default="auto", choices=SOLVERS, advanced=True)
 
+# Home-care capacity the CQC and others do not publish: left out by default, or estimated by
+# the rule of market.completeness.fill_capacity (every filled figure marked as estimated).
+_FILL_CAPACITY = Lever(
+    "fill_capacity", "boolean", "Estimate missing capacity",
+    "Give an agency without a capacity the median capacity of the agencies with one in the same "
+    "rurality class (of all agencies where the class has none), marked as estimated; off: "
+    "such agencies are left out and named in 'excluded'", default=False, advanced=True)
+
 COVERAGE: tuple[Lever, ...] = (
     from_parameter("max_travel_minutes", "Longest one-way trip", 1, None,
                    "Longest one-way trip from an agency's base to a zone; blank: the model "
@@ -261,10 +269,7 @@ COVERAGE: tuple[Lever, ...] = (
     Lever("gaps", "integer", "Care gaps listed", "How many of the largest care gaps to list "
           "(the table export holds every zone)", default=25, minimum=0, maximum=100_000,
           step=1, advanced=True),
-    Lever("fill_capacity", "boolean", "Estimate missing capacity",
-          "Fill a missing agency capacity with the median capacity of agencies in the same "
-          "rurality class (marked as estimated); off: such agencies are left out", default=False,
-          advanced=True),
+    _FILL_CAPACITY,
 )
 
 EQUALISATION: tuple[Lever, ...] = (
@@ -285,6 +290,7 @@ EQUALISATION: tuple[Lever, ...] = (
     Lever("homecare", "boolean", "Home care too",
           "Agencies made unviable exit, and the unmet hours that adds", default=True),
     _SOLVER,
+    _FILL_CAPACITY,
 )
 
 SWEEP: tuple[Lever, ...] = (
@@ -311,12 +317,13 @@ MONTECARLO: tuple[Lever, ...] = (
     Lever("homes", "boolean", "Per-home probabilities", default=True),
 )
 
-EXITS: tuple[Lever, ...] = (_SOLVER,)
+EXITS: tuple[Lever, ...] = (_SOLVER, _FILL_CAPACITY)
 
 FEE_UPLIFT: tuple[Lever, ...] = (
     Lever("mode", "choice", "Uplift by", "Per provider, or per rurality band of zones",
           default="provider", choices=("provider", "band")),
     replace(_SOLVER, default="cbc"),
+    _FILL_CAPACITY,
 )
 
 SITES: tuple[Lever, ...] = (

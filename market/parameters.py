@@ -11,7 +11,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from market.errors import InvalidScenario
+from market.errors import InvalidScenario, shown
 
 
 @dataclass(frozen=True)
@@ -31,9 +31,9 @@ class Parameter:
         try:
             v = float(value)
         except (TypeError, ValueError):
-            raise InvalidScenario(f"parameter '{self.name}': {value!r} is not a number") from None
+            raise InvalidScenario(f"parameter '{self.name}': {shown(value)} is not a number") from None
         if math.isnan(v) or math.isinf(v):
-            raise InvalidScenario(f"parameter '{self.name}': {value!r} is not a finite number")
+            raise InvalidScenario(f"parameter '{self.name}': {shown(value)} is not a finite number")
         if self.minimum is not None and v < self.minimum:
             raise InvalidScenario(
                 f"parameter '{self.name}' ({self.label}): {v:g} is below its minimum {self.minimum:g}"

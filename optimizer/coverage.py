@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from market.errors import CareMarketError, InvalidInput, UnknownEntity
+from market.errors import CareMarketError, InvalidInput, UnknownEntity, shown
 from market.parameters import ParameterSet
 from optimizer.lp import (
     INF,
@@ -176,12 +176,12 @@ def prepare_market(zones: pd.DataFrame, providers: pd.DataFrame,
         try:
             value = float(hours)
         except (TypeError, ValueError):
-            raise InvalidInput(f"capacity for provider {pid}: {hours!r} is not a number") from None
+            raise InvalidInput(f"capacity for provider {pid}: {shown(hours)} is not a number") from None
         capacity[all_ids.get_loc(pid)] = value
     bad = np.flatnonzero(~np.isfinite(capacity) | (capacity < 0))
     if len(bad):
         raise InvalidInput("capacity_hours must be a number of at least 0 for every provider: "
-                           + ", ".join(f"{all_ids[j]} ({providers['capacity_hours'].iloc[j]!r})"
+                           + ", ".join(f"{all_ids[j]} ({shown(providers['capacity_hours'].iloc[j])})"
                                        if pd.isna(capacity[j]) else f"{all_ids[j]} ({capacity[j]:g})"
                                        for j in bad[:10]))
     removed = [str(r) for r in removed_providers]

@@ -663,6 +663,25 @@ def revert_import(import_id: int):
     return json_response(out)
 
 
+@bp.get("/imports/completeness")
+def imports_completeness():
+    """Get the data completeness: per record kind, how many records are complete and what is
+    missing (count per reason, the first ids, the models that leave such records out), with
+    the path of a CSV of the incomplete records in the import layout."""
+    return json_response(analyses.data_completeness(get_db()))
+
+
+@bp.get("/imports/incomplete/<kind>.csv")
+def incomplete_csv(kind: str):
+    """Download the incomplete records of a kind as CSV in its import layout: fill the blank
+    cells and import the file as that kind again."""
+    body = analyses.incomplete_csv(get_db(), kind)
+    resp = current_app.response_class(body.encode("utf-8"), mimetype="text/csv")
+    resp.headers["Content-Disposition"] = f'attachment; filename="incomplete-{kind}.csv"'
+    resp.headers["Cache-Control"] = "private, no-store"
+    return resp
+
+
 # -- the OpenAPI document -----------------------------------------------------------------------
 
 _PARAM = re.compile(r"<(?:(?P<conv>[A-Za-z_]\w*)(?:\([^)]*\))?:)?(?P<name>[A-Za-z_]\w*)>")

@@ -122,6 +122,7 @@ def overview_view(db) -> dict[str, Any]:
                              "'done' order by id desc limit 1", [kind]).fetchone()
             for kind in analyses.RUN_KINDS}
     return {"overview": data, "freshness": freshness,
+            "completeness": analyses.data_completeness(db, sample=5),
             "zones": queries.zones(db, {"per_page": 1000}),
             "latest_runs": {k: ({"id": r[0], "finished_at": r[1]} if r else None)
                             for k, r in runs.items()}}
@@ -349,7 +350,8 @@ def data_view(db, args: Mapping[str, Any]) -> dict[str, Any]:
     """The import kinds and `queries.imports` (what /api/v1/imports returns)."""
     return {"kinds": [{"name": k.name, "description": k.description} for k in KINDS.values()],
             "imports": queries.imports(db, dict(args)),
-            "rejected_imports": rejected_imports(db, 20)}
+            "rejected_imports": rejected_imports(db, 20),
+            "completeness": analyses.data_completeness(db, sample=5)}
 
 
 def import_upload(db, kind: str, upload, user: str) -> dict[str, Any]:
