@@ -115,3 +115,83 @@ def test_site_selection_opens_the_site_that_fills_the_gap():
         assert d["variant"] == "site" and d["sites"] == ["on_moor"]
     none = SiteSelection.from_frames(zones, providers, sites, k=0).solve()
     assert none.opened == [] and none.unmet_hours == pytest.approx(40, rel=1e-6)
+
+
+# ---- issue 12: radius formulation, incumbent heuristic, time-out reporting
+
+@pytest.mark.parametrize("name", ["pmed1", "pmed2", "pmed3", "pmed4", "pmed5"])
+def test_orlib_radius_formulation_optima(name):
+    optima = read_optima(shared("benchmarks", "orlib", "pmedopt.txt"))
+    inst = read_pmed(shared("benchmarks", "orlib", f"{name}.txt"))
+    m = PMedian.from_cost_matrix(inst.costs, inst.p, formulation="radius").solve("highs")
+    assert m.status == "optimal"
+    assert m.objective == optima[name]
+    assert m.bound == m.objective and m.gap == 0.0
+
+
+def test_radius_formulation_by_hand():
+    # points on a line at 0, 1, 5, 6; p = 2 opens one of {0, 1} and one of {5, 6}: cost 2
+    x = np.array([0.0, 1.0, 5.0, 6.0])
+    costs = np.abs(x[:, None] - x[None, :])
+    for solver in ("highs", "cbc"):
+        m = PMedian.from_cost_matrix(costs, 2, formulation="radius").solve(solver)
+        assert m.objective == 2.0
+        assert len({0, 1} & set(m.site_indices)) == 1
+    # weights 1, 5, 1, 1 and p = 1: site 1 costs 1 + 0 + 4 + 5 = 10, site 0 costs 5+5+6 = 16
+    m = PMedian.from_cost_matrix(costs, 1, weights=[1, 5, 1, 1], formulation="radius")
+    assert m.solve("highs").sites == ["1"] and m.objective == 10.0
+
+
+def test_radius_lp_levels_by_hand():
+    from optimizer.location import radius_lp
+
+    costs = np.array([[0.0, 2.0, 2.0], [3.0, 0.0, 1.0]])
+    rm = radius_lp(costs, 2, np.ones(2))
+    # p = 2 of 3: each client's 2 nearest sites hold an open one; client 0 levels {0, 2},
+    # client 1 levels {0, 1}: 4 level rows, one z each, steps 2 and 1
+    assert rm.levels == 4 and list(rm.cost[3:]) == [2.0, 1.0]
+
+
+def test_heuristic_matches_enumeration():
+    from itertools import combinations
+
+    from optimizer.location import pmedian_heuristic
+
+    rng = np.random.default_rng(3)
+    pts = rng.random((12, 2))
+    costs = np.sqrt(((pts[:, None] - pts[None]) ** 2).sum(-1))
+    w = rng.integers(1, 5, 12).astype(float)
+    opened = pmedian_heuristic(costs, 3, w)
+    value = (w * costs[:, opened].min(axis=1)).sum()
+    best = min((w * costs[:, list(s)].min(axis=1)).sum() for s in combinations(range(12), 3))
+    m = PMedian.from_cost_matrix(costs, 3, w, formulation="radius").solve("highs")
+    assert m.objective == pytest.approx(best) and value >= best - 1e-9
+
+
+@pytest.mark.parametrize("formulation", ["assignment", "radius"])
+def test_pmedian_time_out_reports_incumbent_bound_gap(formulation):
+    inst = read_pmed(shared("benchmarks", "orlib", "pmed26.txt"))
+    m = PMedian.from_cost_matrix(inst.costs, inst.p, formulation=formulation)
+    d = m.solve("highs", time_limit=0.5).to_dict()
+    assert d["status"] == "time_limit" and d["time_limit"] == 0.5
+    assert len(d["sites"]) == inst.p and d["objective"] >= 9917
+    if d["bound"] is not None:
+        assert d["bound"] <= 9917 + 1e-6
+        assert d["gap"] == pytest.approx((d["objective"] - d["bound"]) / d["objective"])
+
+
+@pytest.mark.parametrize("solver", ["highs", "cbc"])
+def test_spopt_sf_pmedian_radius(sf, solver):
+    costs, w, dn, sn = sf
+    m = PMedian.from_cost_matrix(costs, 4, w, dn, sn, formulation="radius").solve(solver)
+    assert m.mean_cost == pytest.approx(2982.1268579890657, rel=1e-9)
+    assert m.status == "optimal"
+    assert sorted(m.sites, key=lambda s: int(s.split("_")[1])) == [
+        "Store_2", "Store_11", "Store_12", "Store_15"]
+
+
+def test_auto_is_highs_when_importable():
+    from optimizer.lp import resolve_solver
+
+    assert resolve_solver("auto", 10, integer=True) == "highs"
+    assert resolve_solver("auto", 10_000) == "highs"

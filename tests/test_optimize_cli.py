@@ -183,3 +183,12 @@ def test_coverage_json_with_highs_is_one_json_object_on_stdout(tmp_path):
                           "--solver", "highs", "--json"], capture_output=True, text=True,
                          check=True)
     assert json.loads(out.stdout)["coverage"] > 0  # stdout parses whole
+
+
+def test_locate_pmedian_time_out_exit_code(runner, tmp_path):
+    r = runner.invoke(cli, ["--db", str(tmp_path / "x.db"), "locate", "pmedian", "--orlib",
+                            str(shared("benchmarks", "orlib", "pmed26.txt")),
+                            "--time-limit", "0.5", "--json"])
+    assert r.exit_code == 3
+    d = json.loads(r.stdout)
+    assert d["status"] == "time_limit" and d["time_limit"] == 0.5 and len(d["sites"]) == 5

@@ -18,6 +18,7 @@ from caremarket.commands.levers import given, options
 from market import levers as registry
 
 SOLVERS = registry.SOLVERS
+TIME_LIMIT_EXIT = 3  # locate pmedian stopped by --time-limit: incumbent, bound and gap given
 
 
 def _read_csv(path: str):
@@ -215,28 +216,36 @@ def _print_summary(r: dict) -> None:
 @click.option("--max-minutes", type=float, default=None)
 @click.option("--solver", type=click.Choice(SOLVERS), default="auto", show_default=True)
 @click.option("--time-limit", type=float, default=None, help="Seconds.")
+@click.option("--formulation", type=click.Choice(["assignment", "radius"]),
+              default="assignment", show_default=True, help="pmedian: the MIP formulation.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.pass_obj
 @reports_errors
 def locate_cmd(obj, model, costs_csv, orlib, p, k, radius, weights, demand_col, site_col,
                cost_col, zones_csv, providers_csv, sites_csv, travel_csv, max_minutes, solver,
-               time_limit, as_json) -> None:
+               time_limit, formulation, as_json) -> None:
     """Solve a location model: pmedian, mclp, lscp (on costs) or sites (home-care bases)."""
     if model == "sites":
         result = _locate_sites(obj, k, zones_csv, providers_csv, sites_csv, travel_csv,
                                max_minutes, solver, time_limit)
     else:
         result = _locate_classic(model, costs_csv, orlib, p, radius, weights, demand_col,
-                                 site_col, cost_col, solver, time_limit)
+                                 site_col, cost_col, solver, time_limit, formulation)
     if as_json:
         emit_json(result)
-        return
-    click.echo(f"{model}: objective {result['objective']:.6f}")
-    click.echo(f"sites ({len(result['sites'])}): {', '.join(map(str, result['sites']))}")
+    else:
+        click.echo(f"{model}: objective {result['objective']:.6f}")
+        click.echo(f"sites ({len(result['sites'])}): {', '.join(map(str, result['sites']))}")
+    if result.get("status") == "time_limit":
+        bound = result.get("bound")
+        gap = "" if bound is None else f", bound {bound:.6f}, gap {result['gap']:.4%}"
+        click.echo(f"time limit of {result['time_limit']:g} s reached: the sites are the best "
+                   f"found, not proven optimal{gap}", err=True)
+        raise SystemExit(TIME_LIMIT_EXIT)
 
 
 def _locate_classic(model, costs_csv, orlib, p, radius, weights, demand_col, site_col,
-                    cost_col, solver, time_limit) -> dict:
+                    cost_col, solver, time_limit, formulation="assignment") -> dict:
     import pandas as pd
 
     from optimizer.location import LSCP, MCLP, PMedian, costs_from_long
@@ -272,7 +281,7 @@ def _locate_classic(model, costs_csv, orlib, p, radius, weights, demand_col, sit
     if model in ("mclp", "lscp") and radius is None:
         raise click.UsageError(f"{model} needs --radius")
     if model == "pmedian":
-        m = PMedian.from_cost_matrix(costs, p, w, demand_names, site_names)
+        m = PMedian.from_cost_matrix(costs, p, w, demand_names, site_names, formulation)
     elif model == "mclp":
         m = MCLP.from_cost_matrix(costs, p, radius, w, demand_names, site_names)
     else:
