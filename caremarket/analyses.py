@@ -21,6 +21,9 @@ it holds. The baseline is the same function at default levers everywhere.
 
 from __future__ import annotations
 
+import csv
+import hashlib
+import io
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -40,6 +43,7 @@ from caremarket.store import content_hash, frame
 from market import completeness
 from market import levers as registry
 from market.cost_of_care import COST_LINES, la_hourly_rates, zone_costs_from_model
+from market.entities import ENTITIES
 from market.equalisation import Baseline, run
 from market.errors import CareMarketError, InvalidInput, InvalidScenario, UnknownEntity
 from market.homecare import homecare_baseline, run_homecare
@@ -90,7 +94,6 @@ class Market:
                     sites=None, care_homes=None, fee_rates=None,
                     files: Sequence[str | Path] = ()) -> Market:
         """A market of frames (the CLI's file mode); the input hash is over the files."""
-        import hashlib
 
         h = hashlib.sha256()
         for f in files:
@@ -309,7 +312,6 @@ def data_completeness(source: Market | sqlite_utils.Database, sample: int = 20
 
 def incomplete_columns(kind: str) -> list[str]:
     """The columns the importer of `kind` reads (market.entities), in its order."""
-    from market.entities import ENTITIES
 
     if kind not in completeness.KINDS:
         raise UnknownEntity(f"no record kind '{kind}' (kinds: "
@@ -338,8 +340,6 @@ def incomplete_records(source: Market | sqlite_utils.Database, kind: str
 
 def incomplete_csv(source: Market | sqlite_utils.Database, kind: str) -> str:
     """`incomplete_records` as CSV text (a header row, then one row per record)."""
-    import csv
-    import io
 
     columns, rows = incomplete_records(source, kind)
     buf = io.StringIO()

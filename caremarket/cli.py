@@ -16,13 +16,13 @@ from typing import Any
 import click
 
 from caremarket import jsonio
+from caremarket.config import resolve_db_path
+from caremarket.store import open_store
 from market.errors import CareMarketError, ImportRejected
 
 
 class CliContext:
     def __init__(self, db_path: str | None) -> None:
-        from caremarket.config import resolve_db_path
-
         self.db_path = resolve_db_path(db_path)
         self._db = None
 
@@ -30,7 +30,6 @@ class CliContext:
     def db(self):
         """The store, opened (and migrated) on first use."""
         if self._db is None:
-            from caremarket.store import open_store
 
             self._db = open_store(self.db_path)
         return self._db
@@ -86,6 +85,7 @@ from caremarket.commands import viability as viability_cmds; viability_cmds.regi
 from caremarket.commands import optimize as optimize_cmds; optimize_cmds.register(cli)  # noqa: E402, E702, I001
 from caremarket.commands import reports as reports_cmds; reports_cmds.register(cli)  # noqa: E402, E702, I001
 from caremarket.commands import fcoc as fcoc_cmds; fcoc_cmds.register(cli)  # noqa: E402, E702, I001
+
 # --- end command registration ---
 
 # Commands of outer layers (web: `serve`) come through the `caremarket.commands` entry point, so

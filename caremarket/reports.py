@@ -29,12 +29,19 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlite_utils
+from apscheduler.triggers.cron import CronTrigger
+from openpyxl import Workbook
+from openpyxl.styles import Font
+from openpyxl.utils import get_column_letter
 
 from caremarket import formats, jsonio, paging, runs
 from caremarket.accounts import audit
+from caremarket.analyses import equalisation
+from caremarket.scenario_store import get_scenario, save_scenario
 from caremarket.store import content_hash
 from caremarket.store import now as now_iso
 from market.errors import CareMarketError, InvalidInput, UnknownEntity
+from market.scenarios import Scenario
 
 TIMEZONE = "Europe/London"
 
@@ -115,7 +122,6 @@ def _crontab_weekdays(field: str) -> str:
 
 def cron_trigger(expr: str, timezone: str = TIMEZONE):
     """Return the APScheduler CronTrigger of a crontab expression; InvalidReport saying why not."""
-    from apscheduler.triggers.cron import CronTrigger
 
     fields = str(expr or "").split()
     if len(fields) != 5:
@@ -546,8 +552,6 @@ def compute_report(db: sqlite_utils.Database, definition: Mapping[str, Any], *,
                    user: str | None = None,
                    progress: Callable[[float, str], None] | None = None) -> dict[str, Any]:
     """Run every scenario of `definition` on the store; return the report (not stored)."""
-    from caremarket.analyses import equalisation
-    from caremarket.scenario_store import get_scenario
 
     measures = list(definition["measures"]) or list(DEFAULT_MEASURES)
     options = report_options(measures)
@@ -1007,8 +1011,6 @@ NUMBER_FORMATS = {u: formats.xlsx_format(u) for u in formats.UNIT_STYLE}
 
 def _sheet(wb, title: str, header: Sequence[str], rows: Iterable[Sequence[Any]],
            units: Sequence[str] | None = None, widths: Mapping[int, int] | None = None):
-    from openpyxl.styles import Font
-    from openpyxl.utils import get_column_letter
 
     ws = wb.create_sheet(title[:31])
     ws.append(list(header))
@@ -1043,7 +1045,6 @@ def _xl(v: Any) -> Any:
 def to_xlsx(report: Mapping[str, Any]) -> bytes:
     """The report as an XLSX workbook: Headline (long), Headline table (wide), About, detail
     sheets, Parameters and Changes; the figures are the JSON's, unrounded."""
-    from openpyxl import Workbook
 
     wb = Workbook()
     wb.remove(wb.active)
@@ -1111,8 +1112,6 @@ def add_sample_report(db: sqlite_utils.Database, user: str = "sample") -> dict[s
     A new user of `init --sample` or `serve --sample` so sees a report at once. Nothing is
     done when the definition exists already; returns the first run (or None).
     """
-    from caremarket.scenario_store import save_scenario
-    from market.scenarios import Scenario
 
     if list(db["report_definitions"].rows_where("name = ?", [SAMPLE_REPORT])):
         return None

@@ -18,6 +18,7 @@ import inspect
 import json
 import re
 from collections.abc import Callable, Mapping
+from importlib.metadata import version
 from typing import Any
 
 from flask import Blueprint, Flask, current_app, g, render_template, request, url_for
@@ -46,6 +47,8 @@ from market.errors import (
     OptimisationError,
     UnknownEntity,
 )
+from market.parameters import defaults
+from market.scenarios import Scenario
 from web import queries, tasks, uploads
 from web.auth import actor, csrf_error, requires
 from web.db import get_db
@@ -257,7 +260,6 @@ def _numbers(field: str, values: Any) -> None:
 def scenario_values_schema() -> dict[str, Any]:
     """parameter -> value: every model parameter with its range (the scenario levers from
     market.levers), nothing else (an unknown parameter is refused)."""
-    from market.parameters import defaults
 
     props: dict[str, Any] = {}
     for rec in defaults().to_records():
@@ -420,7 +422,6 @@ def fair_cost_of_care():
 @bp.get("/parameters")
 def parameters():
     """Get the model parameters (defaults as data), run levers, run kinds and import kinds."""
-    from market.parameters import defaults
 
     return json_response({
         "parameters": defaults().to_records(),
@@ -463,7 +464,6 @@ def scenarios():
      status=201, also=(200,))
 def save_scenario():
     """Save a named scenario (parameter name -> value): 201 when created, 200 when replaced."""
-    from market.scenarios import Scenario
 
     body = _body()
     unknown = sorted(set(body) - {"name", "description", "values"})
@@ -748,7 +748,6 @@ def openapi_document(app: Flask) -> dict[str, Any]:
                 op["requestBody"] = body
             paths.setdefault(path, {})[method.lower()] = op
     try:
-        from importlib.metadata import version
 
         api_version = version("caremarket")
     except Exception:  # noqa: BLE001 - not installed as a distribution: the API's own number

@@ -9,6 +9,7 @@ none.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from functools import wraps
 from urllib.parse import urlparse
@@ -116,7 +117,6 @@ def _limit(name: str) -> Callable[[], str]:
 
 def _retry_after() -> int:
     """Seconds until the limit that was hit lets a request through again."""
-    import time
 
     current = limiter.current_limit
     if current is None:

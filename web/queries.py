@@ -6,6 +6,7 @@ The pages render the same dicts that the `/api/v1` routes return (one view, two 
 from __future__ import annotations
 
 import json
+from datetime import date
 from typing import Any
 
 import sqlite_utils
@@ -128,7 +129,6 @@ def zone(db, zone_id: str) -> dict[str, Any]:
 def _date(field: str, value: Any) -> str:
     """A YYYY-MM-DD date argument, checked before it reaches a query (compared as text, a
     non-date would match every row); ValueError naming the argument otherwise."""
-    from datetime import date
 
     text = str(value).strip()
     try:

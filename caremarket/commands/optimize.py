@@ -11,18 +11,24 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+import pandas as pd
 
 from caremarket import analyses, formats
 from caremarket.cli import emit_json, reports_errors
 from caremarket.commands.levers import given, options
+from caremarket.runs import record_run
+from caremarket.store import content_hash, frame
 from market import levers as registry
+from market.entities import HOMECARE_PROVIDER, SITE, ZONE
+from optimizer.location import LSCP, MCLP, PMedian, SiteSelection, costs_from_long
+from optimizer.orlib import read_pmed
+from optimizer.travel import wide_to_long
 
 SOLVERS = registry.SOLVERS
 TIME_LIMIT_EXIT = 3  # locate pmedian stopped by --time-limit: incumbent, bound and gap given
 
 
 def _read_csv(path: str):
-    import pandas as pd
 
     return pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
 
@@ -36,7 +42,6 @@ def _read_entity(entity, path: str):
 
 
 def _read_travel(path: str):
-    from optimizer.travel import wide_to_long
 
     frame = _read_csv(path)
     frame.columns = [str(c).strip() for c in frame.columns]
@@ -48,13 +53,13 @@ def _read_travel(path: str):
 def _ids_from_names(travel, zones, bases):
     """Match ids first, then unique (case-insensitive) names, as `caremarket import travel` does;
     what matches neither is left for the model to reject as an unknown id."""
-    for col, frame in (("zone_id", zones), ("provider_id", bases)):
-        ids = set(frame[col].astype(str))
+    for col, table in (("zone_id", zones), ("provider_id", bases)):
+        ids = set(table[col].astype(str))
         by_name: dict[str, str] = {}
-        if "name" in frame:
-            names = frame["name"].astype(str).str.strip().str.lower()
+        if "name" in table:
+            names = table["name"].astype(str).str.strip().str.lower()
             unique = ~names.duplicated(keep=False)
-            by_name = dict(zip(names[unique], frame.loc[unique, col].astype(str), strict=True))
+            by_name = dict(zip(names[unique], table.loc[unique, col].astype(str), strict=True))
         travel[col] = [v if v in ids else by_name.get(v.strip().lower(), v)
                        for v in travel[col].astype(str)]
     return travel
@@ -76,9 +81,7 @@ def _pairs(values: tuple[str, ...], option: str) -> dict[str, float]:
 
 def _market_frames(obj, zones_csv, providers_csv, travel_csv, sites_csv):
     """Zones, providers, travel (and sites) from CSV files, or else from the store."""
-    import pandas as pd
 
-    from market.entities import HOMECARE_PROVIDER, SITE, ZONE
 
     if zones_csv or providers_csv:
         if not (zones_csv and providers_csv):
@@ -93,7 +96,6 @@ def _market_frames(obj, zones_csv, providers_csv, travel_csv, sites_csv):
                 [providers, sites.rename(columns={"site_id": "provider_id"})])
             travel = _ids_from_names(travel, zones, bases)
         return zones, providers, travel, sites, None
-    from caremarket.store import frame
 
     db = obj.db
     zones = frame(db, "zones")
@@ -246,10 +248,7 @@ def locate_cmd(obj, model, costs_csv, orlib, p, k, radius, weights, demand_col, 
 
 def _locate_classic(model, costs_csv, orlib, p, radius, weights, demand_col, site_col,
                     cost_col, solver, time_limit, formulation="assignment") -> dict:
-    import pandas as pd
 
-    from optimizer.location import LSCP, MCLP, PMedian, costs_from_long
-    from optimizer.orlib import read_pmed
 
     if bool(costs_csv) == bool(orlib):
         raise click.UsageError("give exactly one of --costs and --orlib")
@@ -291,7 +290,6 @@ def _locate_classic(model, costs_csv, orlib, p, radius, weights, demand_col, sit
 
 def _locate_sites(obj, k, zones_csv, providers_csv, sites_csv, travel_csv, max_minutes, solver,
                   time_limit) -> dict:
-    from optimizer.location import SiteSelection
 
     if k is None:
         raise click.UsageError("sites needs -k (the most sites to open)")
@@ -301,8 +299,6 @@ def _locate_sites(obj, k, zones_csv, providers_csv, sites_csv, travel_csv, max_m
                                       max_travel_minutes=max_minutes)
     result = model.solve(solver, time_limit).to_dict()
     if db is not None:
-        from caremarket.runs import record_run
-        from caremarket.store import content_hash
 
         result["run_id"] = record_run(db, "site_selection", result,
                                       {"k": k, "max_minutes": max_minutes, "solver": solver},

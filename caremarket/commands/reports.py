@@ -12,6 +12,22 @@ import click
 
 from caremarket import formats
 from caremarket.cli import emit_json, reports_errors
+from caremarket.reports import (
+    compare_runs,
+    create_definition,
+    delete_definition,
+    get_definition,
+    get_run,
+    list_definitions,
+    list_runs,
+    run_report,
+    table_csv,
+    to_csv,
+    to_xlsx,
+    update_definition,
+)
+from caremarket.scheduler import run_forever, scheduler_app
+from market.errors import InvalidInput
 
 
 def _user(user: str | None) -> str | None:
@@ -53,7 +69,6 @@ def report_group() -> None:
 @reports_errors
 def report_list(obj, as_json):
     """List the report definitions with their schedule and latest run."""
-    from caremarket.reports import list_definitions
 
     rows = list_definitions(obj.db)
     if as_json:
@@ -86,7 +101,6 @@ def report_list(obj, as_json):
 @reports_errors
 def report_create(obj, name, scenarios, cron, measures, description, disabled, user, as_json):
     """Create report NAME over saved scenarios, run on a cron schedule."""
-    from caremarket.reports import create_definition
 
     d = create_definition(obj.db, name, list(scenarios), cron, measures, description,
                           enabled=not disabled, user=_user(user))
@@ -109,7 +123,6 @@ def report_create(obj, name, scenarios, cron, measures, description, disabled, u
 @reports_errors
 def report_edit(obj, name, scenarios, cron, measures, description, enabled, user, as_json):
     """Change report NAME's scenarios, schedule, measures, description or state."""
-    from caremarket.reports import update_definition
 
     changes = {k: v for k, v in {"scenarios": list(scenarios) or None, "cron": cron,
                                  "measures": measures, "description": description,
@@ -129,7 +142,6 @@ def report_edit(obj, name, scenarios, cron, measures, description, enabled, user
 @reports_errors
 def report_delete(obj, name, user):
     """Delete report NAME (its runs are kept)."""
-    from caremarket.reports import delete_definition
 
     delete_definition(obj.db, name, user=_user(user))
     click.echo(f"deleted report '{name}'")
@@ -143,7 +155,6 @@ def report_delete(obj, name, user):
 @reports_errors
 def report_run(obj, name, user, as_json):
     """Run report NAME now and store the run (a failure is stored too, exit code 1)."""
-    from caremarket.reports import run_report
 
     run = run_report(obj.db, name, "manual", user=_user(user))
     if run is None:  # only if another process claimed the same instant
@@ -161,7 +172,6 @@ def report_run(obj, name, user, as_json):
 @reports_errors
 def report_show(obj, run_id, as_json):
     """Show stored report run RUN_ID."""
-    from caremarket.reports import get_run
 
     run = get_run(obj.db, run_id)
     if as_json:
@@ -179,7 +189,6 @@ def report_show(obj, run_id, as_json):
 @reports_errors
 def report_history(obj, name, page, per_page, as_json):
     """List the runs of report NAME, newest first."""
-    from caremarket.reports import get_definition, list_runs
 
     get_definition(obj.db, name)
     runs = list_runs(obj.db, name, page, per_page)
@@ -201,7 +210,6 @@ def report_history(obj, name, page, per_page, as_json):
 @reports_errors
 def report_compare(obj, a, b, as_json):
     """Compare report runs A (older) and B (newer): headline figures and what changed."""
-    from caremarket.reports import compare_runs
 
     out = compare_runs(obj.db, a, b)
     if as_json:
@@ -224,8 +232,6 @@ def report_compare(obj, a, b, as_json):
 @reports_errors
 def report_export(obj, run_id, file, table):
     """Write run RUN_ID to FILE: .xlsx as a workbook, anything else as CSV."""
-    from caremarket.reports import get_run, table_csv, to_csv, to_xlsx
-    from market.errors import InvalidInput
 
     run = get_run(obj.db, run_id)
     if run["status"] != "done":
@@ -249,7 +255,6 @@ def scheduler_cmd(obj):
     config.py (or CAREMARKET_SCHEDULER=0) for the web workers and run this once, on the same
     store, so every scheduled report runs in one place.
     """
-    from caremarket.scheduler import run_forever, scheduler_app
 
     app = scheduler_app(obj.db_path)
     click.echo(f"report scheduler on {obj.db_path} (Ctrl-C to stop)")

@@ -10,6 +10,8 @@ import click
 from caremarket import undo
 from caremarket.cases import load_devon, load_sample
 from caremarket.cli import emit_json, reports_errors
+from caremarket.importers import KINDS, import_file, rejected_imports
+from caremarket.migrations import current_version
 
 
 @click.command("init")
@@ -22,7 +24,6 @@ from caremarket.cli import emit_json, reports_errors
 @reports_errors
 def init_cmd(obj, sample: bool, seed: int, devon: str | None, as_json: bool) -> None:
     """Create the store (and load the sample market with --sample, or Devon with --devon)."""
-    from caremarket.migrations import current_version
 
     db = obj.db
     out = {"db": str(obj.db_path), "schema_version": current_version(db), "imports": []}
@@ -53,7 +54,6 @@ def import_cmd(obj, kind: str, file: str, as_json: bool, user: str | None,
     """Import FILE as KIND (see `caremarket kinds`): all rows or none.
 
     `caremarket import revert ID [--cascade]` restores the store as it was before import ID."""
-    from caremarket.importers import KINDS, import_file
 
     if kind == "revert":
         try:
@@ -83,7 +83,6 @@ def import_cmd(obj, kind: str, file: str, as_json: bool, user: str | None,
 @click.command("kinds")
 def kinds_cmd() -> None:
     """List the import kinds and what each reads."""
-    from caremarket.importers import KINDS
 
     for k in KINDS.values():
         click.echo(f"{k.name:20} {k.description}")
@@ -96,7 +95,6 @@ def kinds_cmd() -> None:
 @reports_errors
 def imports_cmd(obj, rejected: bool, as_json: bool) -> None:
     """The import history (newest first): accepted and reverted imports, or rejected files."""
-    from caremarket.importers import rejected_imports
 
     if rejected:
         items = rejected_imports(obj.db)
