@@ -9,6 +9,7 @@ same file twice changes nothing the second time.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import io
 import json
@@ -71,6 +72,7 @@ def read_table(path: str | Path, display_name: str | None = None) -> pd.DataFram
             "save it as 'CSV UTF-8' and import again", name, line)], name) from None
     if "\x00" in text:
         raise ImportRejected([Problem("the file is binary, not CSV text", name)], name)
+    _check_field_counts(text, name)
     try:
         frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False,
                             skipinitialspace=True)
@@ -81,6 +83,38 @@ def read_table(path: str | Path, display_name: str | None = None) -> pd.DataFram
     except pd.errors.EmptyDataError:
         raise ImportRejected([Problem("the file has no header row", name)], name) from None
     return _tidy(frame)
+
+
+MAX_PROBLEMS = 200  # problems listed in full; the rest are counted
+
+
+def _check_field_counts(text: str, name: str) -> None:
+    """Reject a CSV with a row of more or fewer fields than its header (a file cut off mid-row
+    ends in such a row): pandas would pad a short row with blanks, which an upsert would then
+    write over stored values. Wholly blank lines are allowed (exported spreadsheets end so)."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader)
+    except (StopIteration, csv.Error):
+        return
+    width, problems, total = len(header), [], 0
+    try:
+        for n, row in enumerate(reader, start=2):
+            if len(row) == width or not any(c.strip() for c in row):
+                continue
+            total += 1
+            if len(problems) < MAX_PROBLEMS:
+                tail = " (the file may be cut off)" if len(row) < width else ""
+                problems.append(Problem(f"row {n} has {len(row)} field{'s' if len(row) != 1 else ''}"
+                                        f", the header has {width}{tail}", name, n))
+    except csv.Error as exc:
+        problems.append(Problem(f"malformed CSV: {exc}", name, reader.line_num))
+        total += 1
+    if problems:
+        if total > len(problems):
+            problems.append(Problem(f"and {total - len(problems):,} more rows with the wrong "
+                                    f"number of fields ({total:,} in all)", name))
+        raise ImportRejected(problems, name)
 
 
 def _read_xlsx(raw: bytes, name: str) -> pd.DataFrame:
@@ -931,6 +965,11 @@ def import_file(db: sqlite_utils.Database, kind: str, path: str | Path, *,
                 records = _stamp(records)
             # sqlite-utils writes the union of keys (absent ones as NULL), so upsert records
             # with different key sets separately: an absent column is left as it was.
+            # A blank cell never erases a stored value: keys whose value is None are left out
+            # of the record (the row's key columns always stay), so the upsert leaves them.
+            keys = set(pk)
+            records = [{k: v for k, v in rec.items() if v is not None or k in keys}
+                       for rec in records]
             groups: dict[tuple, list[dict]] = {}
             for rec in records:
                 groups.setdefault(tuple(rec), []).append(rec)
