@@ -15,8 +15,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from market import ranges
 from market.errors import ImportRejected, Problem
 from market.parameters import RURALITY_CLASSES
+from market.ranges import CLEAR, Range
 
 TRUE_WORDS = {"true", "t", "yes", "y", "1", "1.0"}
 FALSE_WORDS = {"false", "f", "no", "n", "0", "0.0"}
@@ -28,12 +30,13 @@ class Field:
     kind: str  # str | float | int | bool | date | choice
     label: str
     required: bool = False  # the column must be in the file
-    nullable: bool = True  # a cell may be blank
-    minimum: float | None = None
-    maximum: float | None = None
-    exclusive_minimum: bool = False
+    nullable: bool = True  # a cell may be blank (and cleared with <clear>)
+    range: Range | None = None  # numbers: unit and plausible range (market.ranges.TABLE)
     choices: tuple[str, ...] = ()
-    unit: str = ""
+
+    @property
+    def unit(self) -> str:
+        return self.range.unit if self.range else ""
 
 
 @dataclass(frozen=True)
@@ -80,7 +83,7 @@ class Entity:
         for f in self.fields:
             if f.name not in frame.columns:
                 continue
-            values, found = _coerce(frame[f.name], f, file, rows)
+            values, found = _coerce(frame[f.name], f, file, rows, clearable=f.name != self.key)
             problems.extend(found)
             out[f.name] = values
         if self.key in out.columns:
@@ -95,6 +98,18 @@ class Entity:
             problems.sort(key=lambda p: (p.row or 0, p.column or ""))
             raise ImportRejected(problems, file)
         return out.reset_index(drop=True)
+
+    def clears(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
+        """Where `frame` (the rows as validate took them) asks to clear a stored value: per
+        column, the positions of its `<clear>` cells (optional columns only; validate rejects
+        the marker anywhere else)."""
+        out = {}
+        for f in self.fields:
+            if f.name in frame.columns and f.nullable and f.name != self.key:
+                marked = _cleared(frame[f.name])
+                if marked.any():
+                    out[f.name] = np.flatnonzero(marked)
+        return out
 
     def validate_record(self, record: Mapping[str, Any]) -> dict[str, Any]:
         """Validate one record given as a mapping; return it typed, blanks as None."""
@@ -117,40 +132,38 @@ def _blank(series: pd.Series) -> pd.Series:
     return series.isna() | (series.astype("string").str.strip().fillna("") == "")
 
 
-def _coerce(raw: pd.Series, f: Field, file: str | None,
-            rows: np.ndarray) -> tuple[pd.Series, list[Problem]]:
+def _cleared(series: pd.Series) -> np.ndarray:
+    return (series.astype("string").str.strip().str.lower() == CLEAR).fillna(False).to_numpy(
+        dtype=bool)
+
+
+def _coerce(raw: pd.Series, f: Field, file: str | None, rows: np.ndarray,
+            clearable: bool = True) -> tuple[pd.Series, list[Problem]]:
     problems: list[Problem] = []
+    cleared = _cleared(raw)
+    if cleared.any():
+        if f.nullable and clearable:  # read as blank; Entity.clears tells the importer
+            raw = raw.where(~cleared, "")
+        else:
+            why = "it is the row's id" if not clearable else "it is required"
+            for pos in np.flatnonzero(cleared):
+                problems.append(Problem(f"'{raw.iloc[pos]}' cannot clear {f.label}: {why}",
+                                        file, int(rows[pos]), f.name))
+            raw = raw.where(~cleared, "")
     blank = _blank(raw)
     text = raw.astype("string").str.strip()
 
     def report(mask: pd.Series, message_for) -> None:
-        for pos in np.flatnonzero(mask.to_numpy(dtype=bool)):
+        for pos in np.flatnonzero(mask.to_numpy(dtype=bool) & ~cleared):
             problems.append(Problem(message_for(raw.iloc[pos]), file, int(rows[pos]), f.name))
 
     if not f.nullable:
         report(blank, lambda v: f"{f.label} is required but blank")
 
     if f.kind in ("float", "int"):
-        cleaned = text.str.replace(",", "", regex=False).str.replace("£", "", regex=False)
-        values = pd.to_numeric(cleaned, errors="coerce").astype("float64")
-        bad = values.isna() & ~blank
-        report(bad, lambda v: f"'{v}' is not a number ({f.label})")
-        nonfinite = np.isinf(values.to_numpy())
-        report(pd.Series(nonfinite, index=raw.index), lambda v: f"'{v}' is not a finite number")
-        ok = values.notna() & ~pd.Series(nonfinite, index=raw.index)
-        if f.kind == "int":
-            frac = ok & (values != np.floor(values.fillna(0)))
-            report(frac, lambda v: f"'{v}' is not a whole number ({f.label})")
-        if f.minimum is not None:
-            low = ok & ((values <= f.minimum) if f.exclusive_minimum else (values < f.minimum))
-            word = "above" if f.exclusive_minimum else "at least"
-            if f.minimum == 0 and not f.exclusive_minimum:
-                report(low, lambda v: f"{f.label} cannot be negative (got {v})")
-            else:
-                report(low, lambda v: f"{f.label} must be {word} {f.minimum:g} (got {v})")
-        if f.maximum is not None:
-            high = ok & (values > f.maximum)
-            report(high, lambda v: f"{f.label} must be at most {f.maximum:g} (got {v})")
+        rng = f.range or Range("", -np.inf, np.inf, whole=f.kind == "int")
+        values, found = ranges.numbers(raw, rng, f.label)
+        problems.extend(Problem(message, file, int(rows[pos]), f.name) for pos, message in found)
         return values, problems
     if f.kind == "bool":
         low = text.str.lower()
@@ -181,25 +194,25 @@ def _f(name, kind, label, **kw) -> Field:
     return Field(name, kind, label, **kw)
 
 
-SHARE = {"minimum": 0.0, "maximum": 1.0}
-NONNEG = {"minimum": 0.0}
-LAT = {"minimum": -90.0, "maximum": 90.0}
-LON = {"minimum": -180.0, "maximum": 180.0}
+def _n(kind: str, name: str, **kw) -> Field:
+    """A numeric field whose label and range are the row of market.ranges.TABLE."""
+    row = ranges.row(kind, name, kw.pop("where", ""))
+    return Field(name, "int" if row.range.whole else "float", row.label, range=row.range, **kw)
+
 
 ZONE = Entity("zone", "zones", "zone_id", (
     _f("zone_id", "str", "zone id", required=True, nullable=False),
     _f("name", "str", "zone name"),
-    _f("lat", "float", "latitude", **LAT),
-    _f("lon", "float", "longitude", **LON),
+    _n("zones", "lat"),
+    _n("zones", "lon"),
     _f("rurality", "choice", "rurality class", choices=RURALITY_CLASSES),
-    _f("demand_hours", "float", "home-care demand (contact hours a week)", unit="hours/week",
-       **NONNEG),
-    _f("hop_minutes", "float", "minutes between visits in the zone", unit="minutes", **NONNEG),
-    _f("population_65_plus", "float", "population aged 65+", **NONNEG),
-    _f("population_65_74", "float", "population aged 65-74", **NONNEG),
-    _f("population_75_84", "float", "population aged 75-84", **NONNEG),
-    _f("population_85_plus", "float", "population aged 85+", **NONNEG),
-    _f("self_funder_share", "float", "self-funder share", **SHARE),
+    _n("zones", "demand_hours"),
+    _n("zones", "hop_minutes"),
+    _n("zones", "population_65_plus"),
+    _n("zones", "population_65_74"),
+    _n("zones", "population_75_84"),
+    _n("zones", "population_85_plus"),
+    _n("zones", "self_funder_share"),
     _f("la_code", "str", "local authority code"),
     _f("la_name", "str", "local authority name"),
 ))
@@ -207,16 +220,14 @@ ZONE = Entity("zone", "zones", "zone_id", (
 HOMECARE_PROVIDER = Entity("homecare provider", "homecare_providers", "provider_id", (
     _f("provider_id", "str", "provider id", required=True, nullable=False),
     _f("name", "str", "provider name", required=True, nullable=False),
-    _f("lat", "float", "latitude", **LAT),
-    _f("lon", "float", "longitude", **LON),
+    _n("homecare-providers", "lat"),
+    _n("homecare-providers", "lon"),
     _f("postcode", "str", "postcode"),
-    _f("capacity_hours", "float", "care-worker hours a week (travel included)", required=True,
-       unit="hours/week", **NONNEG),
-    _f("max_travel_minutes", "float", "provider's own travel limit", unit="minutes",
-       minimum=0.0, exclusive_minimum=True),
-    _f("self_funder_share", "float", "self-funder share of contact hours", **SHARE),
-    _f("self_funder_hourly_rate", "float", "self-funder hourly rate", unit="GBP/hour", **NONNEG),
-    _f("la_hourly_rate", "float", "LA hourly rate", unit="GBP/hour", **NONNEG),
+    _n("homecare-providers", "capacity_hours", required=True, nullable=False),
+    _n("homecare-providers", "max_travel_minutes"),
+    _n("homecare-providers", "self_funder_share"),
+    _n("homecare-providers", "self_funder_hourly_rate"),
+    _n("homecare-providers", "la_hourly_rate"),
     _f("zone_id", "str", "zone of the office base"),
     _f("group_id", "str", "provider group id (CQC provider)"),
     _f("group_name", "str", "provider group"),
@@ -226,19 +237,16 @@ HOMECARE_PROVIDER = Entity("homecare provider", "homecare_providers", "provider_
 CARE_HOME = Entity("care home", "care_homes", "provider_id", (
     _f("provider_id", "str", "care home id", required=True, nullable=False),
     _f("name", "str", "care home name", required=True, nullable=False),
-    _f("lat", "float", "latitude", **LAT),
-    _f("lon", "float", "longitude", **LON),
+    _n("care-homes", "lat"),
+    _n("care-homes", "lon"),
     _f("postcode", "str", "postcode"),
-    _f("beds", "int", "beds", required=True, nullable=False, minimum=0.0,
-       exclusive_minimum=True),
-    _f("occupancy", "float", "occupancy", **SHARE),
-    _f("self_funder_share", "float", "self-funder share of occupied beds", **SHARE),
-    _f("self_funder_fee", "float", "self-funder fee", unit="GBP/resident-week", **NONNEG),
-    _f("la_fee", "float", "LA fee", unit="GBP/resident-week", **NONNEG),
-    _f("cost_per_resident_week", "float", "operating cost per resident-week",
-       unit="GBP/resident-week", **NONNEG),
-    _f("capital_cost_per_bed_week", "float", "return on capital per bed-week",
-       unit="GBP/bed-week", **NONNEG),
+    _n("care-homes", "beds", required=True, nullable=False),
+    _n("care-homes", "occupancy"),
+    _n("care-homes", "self_funder_share"),
+    _n("care-homes", "self_funder_fee"),
+    _n("care-homes", "la_fee"),
+    _n("care-homes", "cost_per_resident_week"),
+    _n("care-homes", "capital_cost_per_bed_week"),
     _f("nursing", "bool", "nursing home"),
     _f("zone_id", "str", "zone"),
     _f("group_id", "str", "provider group id (CQC provider)"),
@@ -249,19 +257,19 @@ CARE_HOME = Entity("care home", "care_homes", "provider_id", (
 SITE = Entity("candidate site", "sites", "site_id", (
     _f("site_id", "str", "site id", required=True, nullable=False),
     _f("name", "str", "site name"),
-    _f("lat", "float", "latitude", **LAT),
-    _f("lon", "float", "longitude", **LON),
-    _f("capacity_hours", "float", "care-worker hours a week if opened", unit="hours/week",
-       **NONNEG),
+    _n("sites", "lat"),
+    _n("sites", "lon"),
+    _n("sites", "capacity_hours"),
 ))
 
+# amount: the widest of the fee ranges here; the fees importer checks the range of its unit
 FEE_RATE = Entity("fee rate", "fee_rates", "fee_id", (
     _f("fee_id", "str", "fee id"),
     _f("funder", "choice", "funder", required=True, nullable=False, choices=("la", "self")),
     _f("service", "choice", "service", required=True, nullable=False,
        choices=("homecare", "residential", "nursing")),
     _f("unit", "choice", "unit", required=True, nullable=False, choices=("hour", "week")),
-    _f("amount", "float", "amount", required=True, nullable=False, unit="GBP", **NONNEG),
+    _n("fees", "amount", where="unit week", required=True, nullable=False),
     _f("effective_from", "date", "effective from", required=True, nullable=False),
     _f("provider_id", "str", "provider scope"),
     _f("zone_id", "str", "zone scope"),
@@ -273,9 +281,8 @@ SELF_FUNDER_FIGURE = Entity("self-funder figure", "self_funder_figures", "figure
     _f("area_id", "str", "area (zone id or LA code)", required=True, nullable=False),
     _f("service", "choice", "service", required=True, nullable=False,
        choices=("homecare", "residential", "nursing", "all")),
-    _f("self_funder_share", "float", "self-funder share", required=True, nullable=False,
-       **SHARE),
-    _f("self_funders", "float", "number of self-funders", **NONNEG),
+    _n("self-funders", "self_funder_share", required=True, nullable=False),
+    _n("self-funders", "self_funders"),
     _f("as_of", "date", "as of"),
     _f("source", "str", "source"),
 ))
@@ -283,8 +290,7 @@ SELF_FUNDER_FIGURE = Entity("self-funder figure", "self_funder_figures", "figure
 TRAVEL = Entity("travel time", "travel_times", "pair", (
     _f("provider_id", "str", "provider or site id", required=True, nullable=False),
     _f("zone_id", "str", "zone id", required=True, nullable=False),
-    _f("minutes", "float", "one-way minutes", required=True, nullable=False, unit="minutes",
-       **NONNEG),
+    _n("travel", "minutes", where="long form", required=True, nullable=False),
 ))
 
 ENTITIES = {e.table: e for e in (ZONE, HOMECARE_PROVIDER, CARE_HOME, SITE, FEE_RATE,

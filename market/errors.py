@@ -55,25 +55,47 @@ class Problem:
         return {"file": self.file, "row": self.row, "column": self.column, "message": self.message}
 
 
+MAX_PROBLEMS = 200  # problems a rejection lists; the rest are counted in `total`
+
+
 @dataclass
 class ImportRejected(CareMarketError):
-    """A file was rejected as a whole; nothing of it was written."""
+    """A file was rejected as a whole; nothing of it was written.
+
+    `problems` holds at most MAX_PROBLEMS problems, the first found; `total` counts them all
+    (a file of 60,000 bad rows is rejected with 200 problems listed and a total of 60,000)."""
 
     problems: list[Problem] = field(default_factory=list)
     file: str | None = None
+    total: int = 0
 
     def __post_init__(self) -> None:
+        self.total = max(self.total, len(self.problems))
+        self.problems = list(self.problems[:MAX_PROBLEMS])
         super().__init__(str(self))
+
+    @property
+    def more(self) -> int:
+        """Problems counted but not listed."""
+        return self.total - len(self.problems)
+
+    def counted(self) -> str:
+        """'1 problem', '60,000 problems'."""
+        return f"{self.total:,} problem{'s' if self.total != 1 else ''}"
+
+    def tail(self) -> str:
+        """'and 59,800 more; 60,000 problems in all', or '' when every problem is listed."""
+        return f"and {self.more:,} more; {self.total:,} problems in all" if self.more else ""
 
     def __str__(self) -> str:
         head = f"{self.file}: rejected" if self.file else "rejected"
-        n = len(self.problems)
-        shown = "\n".join(f"  {p}" for p in self.problems[:50])
-        more = f"\n  ... and {n - 50} more problems" if n > 50 else ""
-        return f"{head} ({n} problem{'s' if n != 1 else ''}):\n{shown}{more}"
+        shown = "\n".join(f"  {p}" for p in self.problems)
+        more = f"\n  {self.tail()}" if self.more else ""
+        return f"{head} ({self.counted()}):\n{shown}{more}"
 
     def to_dict(self) -> dict:
-        return {"file": self.file, "problems": [p.to_dict() for p in self.problems]}
+        return {"file": self.file, "problems": [p.to_dict() for p in self.problems],
+                "total": self.total, "more": self.more}
 
 
 class InvalidScenario(CareMarketError):

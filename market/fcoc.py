@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from market import ranges
 from market.entities import Entity, Field
 
 SERVICES = ("homecare", "care_home")
@@ -205,34 +206,34 @@ def trajectory(la_rate: float, target: Callable[[int], float], units_a_year: flo
 
 # -- import layout ------------------------------------------------------------------------------
 
-LINE_MAXIMUM = {"homecare": 500.0, "care_home": 10_000.0}  # GBP an hour / a resident-week
 TEXT_COLUMNS = ("name", "note", "submitted", "council")
+KINDS = {"homecare": "homecare-returns", "care_home": "care-home-returns"}  # import kinds
 
 
 def return_entity(service: str, columns: Iterable[str]) -> Entity:
     """The import entity of a returns file: provider_id (and category for care homes), the
-    context figures, and every other column as a cost line in GBP per unit, from 0 to
-    LINE_MAXIMUM (an hour or a resident-week)."""
-    unit = "GBP/hour" if service == "homecare" else "GBP/week"
+    context figures, and every other column as a cost line in GBP per unit (an hour or a
+    resident-week), each with its range from market.ranges.TABLE."""
+    kind = KINDS[service]
+
+    def number(name: str, row: str | None = None) -> Field:
+        r = ranges.row(kind, row or name)
+        label = f"cost line {name}" if row else r.label
+        return Field(name, "int" if r.range.whole else "float", label, range=r.range)
+
     fields = [Field("return_id", "str", "return id"),
               Field("provider_id", "str", "provider id", required=True, nullable=False)]
     if service == "care_home":
         fields.append(Field("category", "choice", "care-home category", required=True,
                             nullable=False, choices=CATEGORIES))
-        fields += [Field("beds", "float", "beds", minimum=1.0, maximum=1000.0),
-                   Field("occupancy", "float", "occupancy", minimum=0.0, maximum=1.0)]
+        fields += [number("beds"), number("occupancy")]
     else:
-        fields += [Field("contact_hours", "float", "contact hours a week", minimum=0.0,
-                         maximum=100_000.0, unit="hours/week"),
-                   Field("visit_minutes", "float", "average visit minutes", minimum=0.0,
-                         maximum=1440.0, unit="minutes")]
-    fields.append(Field("carer_basic_pay", "float", "care worker basic pay", minimum=0.0,
-                        maximum=500.0, unit="GBP/hour"))
+        fields += [number("contact_hours"), number("visit_minutes")]
+    fields.append(number("carer_basic_pay"))
     known = {f.name for f in fields}
     for c in columns:
         if c not in known and c not in TEXT_COLUMNS:
-            fields.append(Field(c, "float", f"cost line {c}", minimum=0.0,
-                                maximum=LINE_MAXIMUM[service], unit=unit))
+            fields.append(number(c, "every cost line"))
     table = "cost_returns"
     return Entity(f"{service.replace('_', '-')} cost return", table, "return_id", tuple(fields))
 
