@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import io
 import json
 import re
 import zipfile
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,7 @@ import sqlite_utils
 
 from caremarket import undo
 from caremarket.store import now
-from market import fcoc
+from market import fcoc, ranges
 from market.entities import (
     CARE_HOME,
     FEE_RATE,
@@ -38,93 +37,224 @@ from market.entities import (
     Entity,
     fee_id,
 )
-from market.errors import ImportRejected, Problem
+from market.errors import MAX_PROBLEMS, ImportRejected, Problem
 from market.parameters import RURALITY_CLASSES, ParameterSet
+from market.ranges import CLEAR
 from market.rurality import RUC2011, fold_rurality
 
 # ---------------------------------------------------------------------------------------------
 # Reading files
 
 
-def read_table(path: str | Path, display_name: str | None = None) -> pd.DataFrame:
-    """Read a CSV or XLSX file as text cells (blank cells as ''), or raise ImportRejected.
+CHUNK_ROWS = 5000  # rows read and checked at a time: a large bad file never sits in memory
+_BLOCK = 1 << 16
 
-    CSV must be UTF-8 (a byte-order mark is fine); an undecodable byte, a malformed row, an empty
-    file or a file that is not a spreadsheet is reported with the file name, never a traceback.
-    """
+
+@dataclass
+class Found:
+    """Problems found while reading and checking a file: the first MAX_PROBLEMS and a count."""
+
+    listed: list[Problem] = field(default_factory=list)
+    total: int = 0
+
+    def add(self, problems: list[Problem], total: int | None = None) -> None:
+        self.total += len(problems) if total is None else total
+        self.listed.extend(problems[: max(0, MAX_PROBLEMS - len(self.listed))])
+
+    def rejection(self, file: str) -> ImportRejected:
+        listed = sorted(self.listed, key=lambda p: (p.row or 0, p.column or ""))
+        return ImportRejected(listed, file, self.total)
+
+
+@dataclass
+class Table:
+    """A file opened for import: its header and its rows, read CHUNK_ROWS at a time.
+
+    Data rows are numbered as the importers' messages number them: the header is row 1 and the
+    first data row row 2; wholly blank lines are skipped and not counted. `chunks` yields each
+    chunk as a frame of text cells with the row number of each of its rows; a CSV row of more or
+    fewer fields than the header is not in any chunk but reported to `found`."""
+
+    name: str
+    header: list[str]
+    rows: Callable[[Found], Iterator[tuple[pd.DataFrame, np.ndarray]]]
+    sheet: str | None = None  # the sheet read, for a workbook
+    sheets: tuple[str, ...] = ()  # a workbook's sheets
+
+    def chunks(self, found: Found) -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
+        return self.rows(found)
+
+    def about_sheets(self) -> str:
+        """'sheet 'Homes' was read; the workbook's sheets: Homes, Notes', or '' for a CSV."""
+        if not self.sheets:
+            return ""
+        return (f"sheet '{self.sheet}' was read; the workbook's sheets: "
+                f"{', '.join(self.sheets)} (choose one with --sheet or the sheet field)")
+
+
+def _header(cells: list[str], name: str) -> list[str]:
+    header = [str(c).strip().lstrip("\ufeff") for c in cells]
+    header = [c or f"Unnamed: {i}" for i, c in enumerate(header)]
+    seen: dict[str, int] = {}
+    problems = []
+    for i, c in enumerate(header, start=1):
+        if c in seen:
+            problems.append(Problem(f"column '{c}' appears twice in the header (columns "
+                                    f"{seen[c]} and {i})", name, 1, c))
+        seen.setdefault(c, i)
+    if problems:
+        raise ImportRejected(problems, name)
+    return header
+
+
+def _frame(rows: list[list[str]], header: list[str]) -> pd.DataFrame:
+    return _tidy(pd.DataFrame(rows, columns=header, dtype=object))
+
+
+def read_table(path: str | Path, display_name: str | None = None,
+               sheet: str | None = None) -> pd.DataFrame:
+    """Read a CSV or XLSX file whole as text cells (blank cells as ''), or raise
+    ImportRejected (every row of the wrong width listed, up to MAX_PROBLEMS, and counted)."""
+    table = open_table(path, display_name, sheet)
+    found = Found()
+    frames = [chunk for chunk, _rows in table.chunks(found)]
+    if found.total:
+        raise found.rejection(table.name)
+    if not frames:
+        return pd.DataFrame(columns=table.header)
+    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+
+def open_table(path: str | Path, display_name: str | None = None,
+               sheet: str | None = None) -> Table:
+    """Open a CSV (UTF-8, a byte-order mark is fine) or XLSX file for import, or raise
+    ImportRejected: an unreadable, empty, binary or undecodable file, a malformed CSV, a
+    workbook without the sheet asked for; named with the file, never a traceback."""
     path = Path(path)
     name = display_name or path.name
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as f:
+            head = f.read(_BLOCK)
+            more = bool(f.read(1))
     except OSError as exc:
         raise ImportRejected([Problem(f"cannot read the file: {exc.strerror or exc}", name)],
                              name) from None
-    if not raw.strip():
+    if not head.strip() and not more:
         raise ImportRejected([Problem("the file is empty", name)], name)
-    if raw[:4] == b"PK\x03\x04" or path.suffix.lower() in (".xlsx", ".xlsm"):
-        return _read_xlsx(raw, name)
+    if head[:4] == b"PK\x03\x04" or path.suffix.lower() in (".xlsx", ".xlsm"):
+        return _open_xlsx(path, name, sheet)
+    if sheet:
+        raise ImportRejected([Problem(f"a CSV file has no sheets, so sheet '{sheet}' cannot "
+                                      "be read; leave the sheet empty", name)], name)
+    _check_text(head, more, name)
+    return _open_csv(path, name)
+
+
+def _check_text(head: bytes, more: bool, name: str) -> None:
+    """The first block of the file decodes as UTF-8 and has no NUL byte (the rest is checked
+    as it is read)."""
     try:
-        text = raw.decode("utf-8-sig")
+        head.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise ImportRejected([Problem(
-            f"the file is not UTF-8 text (byte 0x{raw[exc.start]:02x} at line {line}); "
-            "save it as 'CSV UTF-8' and import again", name, line)], name) from None
-    if "\x00" in text:
+        if not (more and exc.start >= len(head) - 3):  # not a character cut by the block end
+            _not_utf8(head, exc.start, 0, name)
+    if b"\x00" in head:
         raise ImportRejected([Problem("the file is binary, not CSV text", name)], name)
-    _check_field_counts(text, name)
+
+
+def _not_utf8(raw: bytes, start: int, lines_before: int, name: str):
+    line = lines_before + raw[:start].count(b"\n") + 1
+    raise ImportRejected([Problem(
+        f"the file is not UTF-8 text (byte 0x{raw[start]:02x} at line {line}); "
+        "save it as 'CSV UTF-8' and import again", name, line)], name) from None
+
+
+def _text_lines(path: Path, name: str) -> Iterator[str]:
+    """The file's lines as text, decoded as they are read (UTF-8, a BOM dropped)."""
+    with path.open("rb") as f:
+        for n, raw in enumerate(f):
+            if b"\x00" in raw:
+                raise ImportRejected([Problem("the file is binary, not CSV text", name, None)],
+                                     name)
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                _not_utf8(raw, exc.start, n, name)
+            yield text.lstrip("\ufeff") if n == 0 else text
+
+
+def _open_csv(path: Path, name: str) -> Table:
+    reader = csv.reader(_text_lines(path, name), strict=True, skipinitialspace=True)
+
+    def malformed(exc: csv.Error) -> ImportRejected:
+        return ImportRejected([Problem(f"malformed CSV: {exc} (line {reader.line_num})", name,
+                                       None)], name)
+
     try:
-        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False,
-                            skipinitialspace=True)
-    except pd.errors.ParserError as exc:
-        match = re.search(r"line (\d+)", str(exc))
-        row = int(match.group(1)) if match else None
-        raise ImportRejected([Problem(f"malformed CSV: {exc}".strip(), name, row)], name) from None
-    except pd.errors.EmptyDataError:
-        raise ImportRejected([Problem("the file has no header row", name)], name) from None
-    return _tidy(frame)
-
-
-MAX_PROBLEMS = 200  # problems listed in full; the rest are counted
-
-
-def _check_field_counts(text: str, name: str) -> None:
-    """Reject a CSV with a row of more or fewer fields than its header (a file cut off mid-row
-    ends in such a row): pandas would pad a short row with blanks, which an upsert would then
-    write over stored values. Wholly blank lines are allowed (exported spreadsheets end so)."""
-    reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        header = next(reader)
-    except (StopIteration, csv.Error):
-        return
-    width, problems, total = len(header), [], 0
-    try:
-        for n, row in enumerate(reader, start=2):
-            if len(row) == width or not any(c.strip() for c in row):
-                continue
-            total += 1
-            if len(problems) < MAX_PROBLEMS:
-                tail = " (the file may be cut off)" if len(row) < width else ""
-                problems.append(Problem(f"row {n} has {len(row)} field{'s' if len(row) != 1 else ''}"
-                                        f", the header has {width}{tail}", name, n))
+        cells = next((r for r in reader if any(c.strip() for c in r)), None)
     except csv.Error as exc:
-        problems.append(Problem(f"malformed CSV: {exc}", name, reader.line_num))
-        total += 1
-    if problems:
-        if total > len(problems):
-            problems.append(Problem(f"and {total - len(problems):,} more rows with the wrong "
-                                    f"number of fields ({total:,} in all)", name))
-        raise ImportRejected(problems, name)
+        raise malformed(exc) from None
+    if cells is None:
+        raise ImportRejected([Problem("the file is empty", name)], name)
+    header = _header(cells, name)
+    width = len(header)
+
+    def rows(found: Found) -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
+        buf: list[list[str]] = []
+        numbers: list[int] = []
+        n = 1
+        try:
+            for cells in reader:
+                if not any(c.strip() for c in cells):
+                    continue
+                n += 1
+                if len(cells) != width:
+                    tail = " (the file may be cut off)" if len(cells) < width else ""
+                    found.add([Problem(f"row {n} has {len(cells)} field"
+                                       f"{'s' if len(cells) != 1 else ''}, the header has "
+                                       f"{width}{tail}", name, n)])
+                    continue
+                buf.append(cells)
+                numbers.append(n)
+                if len(buf) == CHUNK_ROWS:
+                    yield _frame(buf, header), np.array(numbers)
+                    buf, numbers = [], []
+        except csv.Error as exc:
+            raise malformed(exc) from None
+        if buf:
+            yield _frame(buf, header), np.array(numbers)
+
+    return Table(name, header, rows)
 
 
-def _read_xlsx(raw: bytes, name: str) -> pd.DataFrame:
+def _open_xlsx(path: Path, name: str, sheet: str | None) -> Table:
     try:
-        frame = pd.read_excel(io.BytesIO(raw), dtype=str, keep_default_na=False,
-                              engine="openpyxl")
-    except (zipfile.BadZipFile, ValueError, KeyError, OSError) as exc:
+        with pd.ExcelFile(path, engine="openpyxl") as book:
+            sheets = tuple(str(s) for s in book.sheet_names)
+            chosen = sheets[0] if sheets else None
+            if sheet:
+                chosen = next((s for s in sheets if s == sheet), None) or next(
+                    (s for s in sheets if s.strip().lower() == sheet.strip().lower()), None)
+                if chosen is None:
+                    raise ImportRejected([Problem(
+                        f"the workbook has no sheet '{sheet}'; its sheets: "
+                        f"{', '.join(sheets)}", name)], name)
+            frame = pd.read_excel(book, sheet_name=chosen, dtype=str, keep_default_na=False)
+    except ImportRejected:
+        raise
+    except (zipfile.BadZipFile, ValueError, KeyError, OSError, IndexError) as exc:
         raise ImportRejected([Problem(f"not a readable XLSX workbook: {exc}", name)],
                              name) from None
-    return _tidy(frame)
+    header = _header(list(frame.columns), name)
+    frame.columns = header
+    frame = _tidy(frame)
+
+    def rows(found: Found) -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
+        for start in range(0, len(frame), CHUNK_ROWS):
+            chunk = frame.iloc[start:start + CHUNK_ROWS].reset_index(drop=True)
+            yield chunk, np.arange(start + 2, start + 2 + len(chunk))
+
+    return Table(name, header, rows, chosen, sheets)
 
 
 def _tidy(frame: pd.DataFrame) -> pd.DataFrame:
@@ -298,6 +428,39 @@ def _unplaced(frame: pd.DataFrame, key: str) -> list[dict]:
                                                 if c in frame.columns]])]
 
 
+class _Cleared:
+    """The value of a `<clear>` cell in a record: the write path stores NULL for it (a None, a
+    blank cell, is left out of the upsert and keeps the stored value)."""
+
+    def __repr__(self) -> str:
+        return CLEAR
+
+
+CLEARED = _Cleared()
+
+
+def _entity_records(entity: Entity, table: pd.DataFrame, rows: pd.DataFrame) -> list[dict]:
+    """The records of validated `rows` (in the order of `table`, the file's rows), with
+    CLEARED where the file's cell is `<clear>` and the import derived no value for it."""
+    records = _records(rows)
+    for column, positions in entity.clears(table).items():
+        for pos in positions:
+            if records[pos].get(column) is None:
+                records[pos][column] = CLEARED
+    return records
+
+
+def _default_names(db: sqlite_utils.Database, table: str, key: str,
+                   records: list[dict]) -> list[dict]:
+    """A record of a new row without a name is named by its id; a stored row keeps its name
+    when the file leaves the name blank or out."""
+    stored = _ids(db, table, key)
+    for r in records:
+        if r.get("name") is None and r[key] not in stored:
+            r["name"] = r[key]
+    return records
+
+
 def _stamp(records: list[dict]) -> list[dict]:
     t = now()
     for r in records:
@@ -324,18 +487,16 @@ def _zones(db, table: pd.DataFrame, file: str, params: ParameterSet) -> Batch:
         zones["population_65_plus"] = zones[sorted(bands)].sum(axis=1, min_count=3)
     if "demand_hours" not in zones.columns:
         zones["demand_hours"] = np.nan
-    zones["demand_estimated"] = 0
+    # demand given: not estimated; estimated from the bands: estimated; neither: as stored
+    zones["demand_estimated"] = np.where(zones["demand_hours"].notna(), 0, None)
     if bands <= set(zones.columns):
         est = zones["demand_hours"].isna() & zones[sorted(bands)].notna().all(axis=1)
         zones.loc[est, "demand_hours"] = estimate_demand(zones.loc[est], params)
         zones.loc[est, "demand_estimated"] = 1
         if est.any():
             batch.notes.append(f"demand estimated from population for {int(est.sum())} zones")
-    if "name" in zones.columns:
-        zones["name"] = zones["name"].where(zones["name"].notna(), zones["zone_id"])
-    else:
-        zones["name"] = zones["zone_id"]
-    batch.add("zones", _records(zones))
+    records = _default_names(db, "zones", "zone_id", _entity_records(ZONE, table, zones))
+    batch.add("zones", records)
     return batch
 
 
@@ -351,7 +512,7 @@ def _providers(entity: Entity, kind: str) -> Callable:
             rows["nursing"] = rows["nursing"].map({True: 1, False: 0, None: None})
         batch = Batch(kind, file, len(table))
         batch.unplaced = _unplaced(rows, entity.key)
-        batch.add(entity.table, _records(rows))
+        batch.add(entity.table, _entity_records(entity, table, rows))
         return batch
 
     return parse
@@ -360,9 +521,8 @@ def _providers(entity: Entity, kind: str) -> Callable:
 def _sites(db, table: pd.DataFrame, file: str, params: ParameterSet) -> Batch:
     rows = SITE.validate(table, file)
     batch = Batch("sites", file, len(table))
-    if "name" not in rows.columns:
-        rows["name"] = rows["site_id"]
-    batch.add("sites", _records(rows))
+    batch.add("sites", _default_names(db, "sites", "site_id",
+                                      _entity_records(SITE, table, rows)))
     return batch
 
 
@@ -378,6 +538,11 @@ def _fees(db, table: pd.DataFrame, file: str, params: ParameterSet) -> Batch:
         problems.append(Problem(f"service '{rows['service'].iloc[i]}' is priced per "
                                 f"{'hour' if rows['service'].iloc[i] == 'homecare' else 'week'}"
                                 f", not per '{rows['unit'].iloc[i]}'", file, 2 + int(i), "unit"))
+    # the entity holds amounts to the weekly range; an hourly rate has its own
+    hourly = np.flatnonzero((rows["unit"] == "hour").to_numpy())
+    per_hour = ranges.row("fees", "amount", "unit hour")
+    _values, found = ranges.numbers(table["amount"].iloc[hourly], per_hour.range, per_hour.label)
+    problems += [Problem(message, file, 2 + int(hourly[pos]), "amount") for pos, message in found]
     for c in ("provider_id", "zone_id", "fee_id", "note"):
         if c not in rows.columns:
             rows[c] = None
@@ -390,7 +555,7 @@ def _fees(db, table: pd.DataFrame, file: str, params: ParameterSet) -> Batch:
     if problems:
         raise ImportRejected(sorted(problems, key=lambda p: p.row or 0), file)
     batch = Batch("fees", file, len(table))
-    batch.add("fee_rates", _records(rows))
+    batch.add("fee_rates", _entity_records(FEE_RATE, table, rows))
     return batch
 
 
@@ -402,7 +567,7 @@ def _self_funders(db, table: pd.DataFrame, file: str, params: ParameterSet) -> B
     rows["figure_id"] = [r["figure_id"] or f"{r['area_id']}:{r['service']}:{r['as_of'] or '*'}"
                          for r in _records(rows)]
     batch = Batch("self-funders", file, len(table))
-    batch.add("self_funder_figures", _records(rows))
+    batch.add("self_funder_figures", _entity_records(SELF_FUNDER_FIGURE, table, rows))
     return batch
 
 
@@ -481,16 +646,11 @@ def _wide_travel(table: pd.DataFrame, file: str, zone_ids, zone_names, base_ids,
         problems.append(Problem(f"zone '{table[zone_col].iloc[i]}' appears twice", file,
                                 2 + int(i), zone_col))
     values = table[table.columns[1:]]
-    blank = values == ""
-    nums = values.apply(lambda s: pd.to_numeric(s.str.replace(",", ""), errors="coerce"))
-    bad = nums.isna() & ~blank
-    neg = nums < 0
-    for r, c in zip(*np.nonzero(bad.to_numpy()), strict=True):
-        problems.append(Problem(f"'{values.iat[r, c]}' is not a number of minutes", file,
-                                2 + int(r), values.columns[c]))
-    for r, c in zip(*np.nonzero(neg.to_numpy()), strict=True):
-        problems.append(Problem(f"minutes cannot be negative (got {values.iat[r, c]})", file,
-                                2 + int(r), values.columns[c]))
+    minutes = ranges.row("travel", "every provider or site column", "wide form")
+    nums = pd.DataFrame(index=values.index)
+    for col in values.columns:
+        nums[col], found = ranges.numbers(values[col], minutes.range, minutes.label)
+        problems += [Problem(message, file, 2 + pos, col) for pos, message in found]
     if problems:
         raise ImportRejected(sorted(problems, key=lambda p: (p.row or 0, p.column or "")), file)
     nums.index = zones.to_numpy()
@@ -509,16 +669,12 @@ def _postcodes(db, table: pd.DataFrame, file: str, params: ParameterSet) -> Batc
     if missing:
         raise ImportRejected([Problem(f"missing column '{m}'", file, 1, m) for m in missing],
                              file)
-    frame = pd.DataFrame({"postcode": normalise_postcode(table[pc]),
-                          "lat": pd.to_numeric(table[lat], errors="coerce"),
-                          "lon": pd.to_numeric(table[lon], errors="coerce")})
+    frame = pd.DataFrame({"postcode": normalise_postcode(table[pc])})
     problems = []
-    for col, lo, hi in (("lat", -90, 90), ("lon", -180, 180)):
-        raw = table[lat if col == "lat" else lon]
-        bad = (frame[col].isna() & (raw != "")) | (frame[col] < lo) | (frame[col] > hi)
-        problems += [Problem(f"'{raw.iloc[i]}' is not a valid {col}", file, 2 + int(i),
-                             lat if col == "lat" else lon)
-                     for i in np.flatnonzero(bad.to_numpy())[:200]]
+    for col, given in (("lat", lat), ("lon", lon)):
+        r = ranges.row("postcodes", col)
+        frame[col], found = ranges.numbers(table[given], r.range, r.label)
+        problems += [Problem(message, file, 2 + pos, given) for pos, message in found]
     if problems:
         raise ImportRejected(problems, file)
     frame = frame.dropna().drop_duplicates("postcode", keep="last")
@@ -566,10 +722,22 @@ def _population(db, table: pd.DataFrame, file: str, params: ParameterSet) -> Bat
     name_col = next((c for c in ("lsoa11_name", "lsoa21_name", "LSOA 2021 Name", "LSOA Name")
                      if c in cols), None)
     ages = [str(a) for a in range(0, 90) if str(a) in cols] + ["90+"]
-    nums = table[ages].apply(lambda s: pd.to_numeric(s.str.replace(",", ""), errors="coerce"))
-    problems = [Problem(f"'{table[ages].iat[r, c]}' is not a number", file, 2 + int(r),
-                        ages[c]) for r, c in zip(*np.nonzero((nums.isna() | (nums < 0))
-                                                             .to_numpy()), strict=True)][:200]
+    people = ranges.row("population", "0 .. 89, 90+")
+    nums = pd.DataFrame(index=table.index)
+    problems = []
+    for age in ages:
+        nums[age], found = ranges.numbers(table[age], people.range, f"people aged {age}")
+        problems += [Problem(message, file, 2 + pos, age) for pos, message in found]
+        problems += [Problem(f"people aged {age} is blank (give 0 if there are none)", file,
+                             2 + int(i), age)
+                     for i in np.flatnonzero((table[age] == "").to_numpy())]
+    total = None
+    if "total_population" in cols:
+        r = ranges.row("population", "total_population")
+        total, found = ranges.numbers(table["total_population"], r.range, r.label)
+        problems += [Problem(message, file, 2 + pos, "total_population")
+                     for pos, message in found]
+    problems.sort(key=lambda p: (p.row or 0, p.column or ""))
     dup = table[key].duplicated()
     problems += [Problem(f"duplicate id '{table[key].iloc[i]}'", file, 2 + int(i), key)
                  for i in np.flatnonzero(dup.to_numpy())]
@@ -578,8 +746,8 @@ def _population(db, table: pd.DataFrame, file: str, params: ParameterSet) -> Bat
     if problems:
         raise ImportRejected(problems, file)
     out = pd.DataFrame({"zone_id": table[key]})
-    if "total_population" in cols:
-        out["population_total"] = pd.to_numeric(table["total_population"], errors="coerce")
+    if total is not None:
+        out["population_total"] = total
     else:
         out["population_total"] = nums.sum(axis=1)
     for band, years in AGE_BANDS.items():
@@ -600,7 +768,8 @@ def _population(db, table: pd.DataFrame, file: str, params: ParameterSet) -> Bat
             del r["demand_hours"], r["demand_estimated"]
     if name_col:
         for r, name in zip(records, table[name_col], strict=True):
-            r["name"] = name or r["zone_id"]
+            r["name"] = name or None
+    records = _default_names(db, "zones", "zone_id", records)
     batch = Batch("population", file, len(table))
     batch.add("zones", records)
     n_est = int(sum(1 for k in keep_given if not k))
@@ -759,12 +928,17 @@ def _cqc_hsca(table: pd.DataFrame, file: str) -> pd.DataFrame:
     t = table
     problems = [Problem("Location ID is blank", file, 2 + int(i), "Location ID")
                 for i in np.flatnonzero((t["Location ID"] == "").to_numpy())]
-    beds = pd.to_numeric(t["Care homes beds"].str.replace(",", ""), errors="coerce")
-    bad = (beds.isna() & (t["Care homes beds"] != "")) | (beds < 0)
-    problems += [Problem(f"beds '{t['Care homes beds'].iloc[i]}' must be a whole number >= 0",
-                         file, 2 + int(i), "Care homes beds") for i in np.flatnonzero(bad)]
-    lat = pd.to_numeric(t.get("Location Latitude", pd.Series([""] * len(t))), errors="coerce")
-    lon = pd.to_numeric(t.get("Location Longitude", pd.Series([""] * len(t))), errors="coerce")
+    def number(column: str) -> pd.Series:
+        r = ranges.row("cqc", column, "HSCA file")
+        if column not in t.columns:
+            return pd.Series(np.nan, index=t.index)
+        values, found = ranges.numbers(t[column], r.range, r.label)
+        problems.extend(Problem(message, file, 2 + pos, column) for pos, message in found)
+        return values
+
+    beds = number("Care homes beds")
+    lat = number("Location Latitude")
+    lon = number("Location Longitude")
     dup = t["Location ID"].duplicated()
     problems += [Problem(f"duplicate id '{t['Location ID'].iloc[i]}'", file, 2 + int(i),
                          "Location ID") for i in np.flatnonzero(dup.to_numpy())]
@@ -836,10 +1010,12 @@ def _cost_returns(service: str, kind: str) -> Callable:
         stored = {r[0]: json.loads(r[1] or "{}") for r in db.execute(
             "select return_id, lines from cost_returns where service = ?", [service])}
         records, problems = [], []
-        for i, rec in enumerate(_records(rows)):
+        for i, rec in enumerate(_entity_records(entity, table, rows)):
             given = {k: rec.pop(k) for k in lines}
             merged = dict(stored.get(rec["return_id"], {}))
-            merged.update({k: v for k, v in given.items() if v is not None})
+            merged.update({k: v for k, v in given.items() if v is not None and v is not CLEARED})
+            for k in [k for k, v in given.items() if v is CLEARED]:  # <clear> drops the line
+                merged.pop(k, None)
             if not merged:
                 problems.append(Problem("the return gives no cost line", file, 2 + i,
                                         lines[0]))
@@ -893,16 +1069,87 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
 
 
 def parse_file(db: sqlite_utils.Database, kind: str, path: str | Path,
-               params: ParameterSet | None = None, display_name: str | None = None) -> Batch:
-    """Read and check a file against the store without writing anything."""
+               params: ParameterSet | None = None, display_name: str | None = None,
+               sheet: str | None = None) -> Batch:
+    """Read and check a file against the store without writing anything.
+
+    The file is read CHUNK_ROWS rows at a time and each chunk is checked by the kind as it comes,
+    so a large file of bad rows is rejected in bounded memory (the first MAX_PROBLEMS problems
+    listed, all counted). A file of one chunk is parsed once; a longer one, once every chunk has
+    passed, is parsed again whole (for what spans chunks: duplicates, totals)."""
     if kind not in KINDS:
         raise ImportRejected([Problem(f"unknown import kind '{kind}'; kinds: "
                                       f"{', '.join(KINDS)}")], display_name or str(path))
     name = display_name or Path(path).name
-    table = read_table(path, name)
-    if table.empty:
+    params = params or ParameterSet()
+    table = open_table(path, name, sheet)
+    parse = KINDS[kind].parse
+    found = Found()
+    kept: list[pd.DataFrame] = []
+    batch: Batch | None = None
+    chunks = 0
+    for chunk, rows in table.chunks(found):
+        chunks += 1
+        try:
+            batch = parse(db, chunk, name, params)
+        except ImportRejected as exc:
+            batch = None
+            problems = [_renumber(p, rows) for p in exc.problems]
+            if any(p.row in (None, 1) for p in problems):  # the header: no use reading on
+                found.add([_with_sheets(p, table) for p in problems], exc.total)
+                raise found.rejection(name) from None
+            found.add(problems, exc.total)
+        if found.total:
+            kept = []  # the file is rejected: keep nothing, only count
+        else:
+            kept.append(chunk)
+    if found.total:
+        raise found.rejection(name)
+    if chunks == 0:
+        if not table.header:
+            raise ImportRejected([Problem(f"the file is empty ({table.about_sheets()})"
+                                          if table.sheets else "the file is empty", name)], name)
         raise ImportRejected([Problem("the file has a header but no data rows", name, 2)], name)
-    return KINDS[kind].parse(db, table, name, params or ParameterSet())
+    if chunks == 1 and batch is not None:
+        _note_sheet(batch, table)
+        return batch
+    whole = pd.concat(kept, ignore_index=True)
+    del kept
+    try:
+        batch = parse(db, whole, name, params)
+    except ImportRejected as exc:
+        raise ImportRejected([_with_sheets(p, table) for p in exc.problems], name,
+                             exc.total) from None
+    _note_sheet(batch, table)
+    return batch
+
+
+_ROW_IN_MESSAGE = re.compile(r"\brow (\d+)")
+
+
+def _renumber(problem: Problem, rows: np.ndarray) -> Problem:
+    """A problem found in a chunk, with the chunk's row numbers put back (the kinds number a
+    frame's rows from 2, as if it were the whole file)."""
+    def real(n: int) -> int:
+        return int(rows[n - 2]) if 2 <= n < 2 + len(rows) else n
+
+    if problem.row is None or problem.row < 2:
+        return problem
+    message = _ROW_IN_MESSAGE.sub(lambda m: f"row {real(int(m.group(1)))}", problem.message)
+    return replace(problem, row=real(problem.row), message=message)
+
+
+def _with_sheets(problem: Problem, table: Table) -> Problem:
+    """A problem with the header of a workbook's sheet also names the workbook's sheets."""
+    if not table.sheets or problem.row not in (None, 1):
+        return problem
+    return replace(problem, message=f"{problem.message} ({table.about_sheets()})")
+
+
+def _note_sheet(batch: Batch, table: Table) -> None:
+    if len(table.sheets) > 1:
+        batch.notes.append(f"read sheet '{table.sheet}' of {len(table.sheets)} ("
+                           f"{', '.join(table.sheets)})")
 
 
 def rejection_log(db: sqlite_utils.Database) -> Path | None:
@@ -940,20 +1187,33 @@ def rejected_imports(db: sqlite_utils.Database, limit: int = 200) -> list[dict[s
     return out[::-1]
 
 
+def _digest(path: Path) -> str:
+    """SHA-256 of the file, read a block at a time ('' for a file that cannot be read)."""
+    h = hashlib.sha256()
+    try:
+        with path.open("rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+    except OSError:
+        return ""
+    return h.hexdigest()
+
+
 def import_file(db: sqlite_utils.Database, kind: str, path: str | Path, *,
                 user: str | None = None, params: ParameterSet | None = None,
-                display_name: str | None = None) -> ImportSummary:
-    """Import one file as `kind`: all rows or none. Return what was written."""
+                display_name: str | None = None, sheet: str | None = None) -> ImportSummary:
+    """Import one file as `kind` (of a workbook, `sheet`, else its first): all rows or none.
+    Return what was written."""
     name = display_name or Path(path).name
-    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest() if Path(path).exists() else ""
+    digest = _digest(Path(path))
     started = now()
     try:
-        batch = parse_file(db, kind, path, params, name)
+        batch = parse_file(db, kind, path, params, name, sheet or None)
     except ImportRejected as exc:
         log_rejection(db, {"kind": kind, "file_name": name, "content_hash": digest,
                            "user": user, "started_at": started, "finished_at": now(),
-                           "status": "rejected", "problems_total": len(exc.problems),
-                           "problems": [p.to_dict() for p in exc.problems[:200]]})
+                           "status": "rejected", "problems_total": exc.total,
+                           "problems": [p.to_dict() for p in exc.problems]})
         raise
     by_type: dict[str, int] = {}
     with db.atomic(), undo.recording(db):
@@ -967,9 +1227,10 @@ def import_file(db: sqlite_utils.Database, kind: str, path: str | Path, *,
             # with different key sets separately: an absent column is left as it was.
             # A blank cell never erases a stored value: keys whose value is None are left out
             # of the record (the row's key columns always stay), so the upsert leaves them.
+            # A <clear> cell (CLEARED) writes NULL.
             keys = set(pk)
-            records = [{k: v for k, v in rec.items() if v is not None or k in keys}
-                       for rec in records]
+            records = [{k: (None if v is CLEARED else v) for k, v in rec.items()
+                        if v is not None or k in keys} for rec in records]
             groups: dict[tuple, list[dict]] = {}
             for rec in records:
                 groups.setdefault(tuple(rec), []).append(rec)

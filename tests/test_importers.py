@@ -229,7 +229,7 @@ BROKEN = {
     "non-number": ("zones", lambda d: d.assign(demand_hours=d["demand_hours"].where(
         d.index != 4, "lots")), (6, "demand_hours", "not a number")),
     "negative beds": ("care-homes", lambda d: d.assign(beds=d["beds"].where(d.index != 2, "-5")),
-                      (4, "beds", "must be above 0")),
+                      (4, "beds", "cannot be negative")),
     "occupancy above 1": ("care-homes", lambda d: d.assign(occupancy=d["occupancy"].where(
         d.index != 9, "1.07")), (11, "occupancy", "at most 1")),
     "unknown zone": ("care-homes", lambda d: d.assign(zone_id=d["zone_id"].where(
@@ -390,8 +390,8 @@ zone_rows = st.lists(st.fixed_dictionaries({
     "name": st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc", "Zs", "Zl",
                                                                       "Zp")), min_size=1,
                     max_size=12),
-    "lat": st.floats(-89, 89, allow_nan=False).map(lambda x: round(x, 5)),
-    "lon": st.floats(-179, 179, allow_nan=False).map(lambda x: round(x, 5)),
+    "lat": st.floats(49.8, 61, allow_nan=False).map(lambda x: round(x, 5)),  # market.ranges
+    "lon": st.floats(-8.7, 2, allow_nan=False).map(lambda x: round(x, 5)),
     "rurality": st.sampled_from(["urban", "town", "village", "sparse"]),
     "demand_hours": st.floats(0, 1e5, allow_nan=False).map(lambda x: round(x, 3)),
 }), min_size=1, max_size=15, unique_by=lambda r: r["zone_id"])

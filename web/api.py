@@ -150,8 +150,9 @@ def domain_status(exc: CareMarketError) -> tuple[int, str]:
 def _domain_error(exc: CareMarketError):
     status, code = domain_status(exc)
     if isinstance(exc, ImportRejected):
-        n = len(exc.problems)
-        message = (f"{exc.file or 'the file'} was rejected ({n} problem{'s' if n != 1 else ''});"
+        listed = (f"; the first {len(exc.problems)} are in details ({exc.tail()})"
+                  if exc.more else "")
+        message = (f"{exc.file or 'the file'} was rejected ({exc.counted()}{listed});"
                    " nothing was imported")
         if not _is_api():
             message = str(exc)
@@ -622,7 +623,11 @@ def imports():
 @doc(body={"required": True, "content": {"multipart/form-data": {"schema": {
     "type": "object", "required": ["kind", "file"],
     "properties": {"kind": {"type": "string", "enum": list(importers.KINDS)},
-                   "file": {"type": "string", "format": "binary"}}}}}}, status=201)
+                   "file": {"type": "string", "format": "binary"},
+                   "sheet": {"type": "string", "maxLength": 200,
+                             "description": "the sheet of an XLSX workbook to read (default: "
+                                            "its first sheet); empty for a CSV file"}}}}}},
+     status=201)
 def import_file():
     """Import a CSV or XLSX file as `kind`: every row or none (a rejected file is a 422)."""
     kind = (request.form.get("kind") or "").strip()
@@ -632,7 +637,10 @@ def import_file():
     upload = request.files.get("file")
     if upload is None or not upload.filename:
         raise bad_request("file", "attach the file to import (multipart field 'file')")
-    summary = uploads.import_upload(get_db(), kind, upload, actor())
+    sheet = (request.form.get("sheet") or "").strip()
+    if len(sheet) > 200:
+        raise bad_request("sheet", "a sheet name is at most 200 characters")
+    summary = uploads.import_upload(get_db(), kind, upload, actor(), sheet or None)
     return json_response(summary.to_dict(), 201)
 
 

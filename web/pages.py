@@ -354,7 +354,7 @@ def data_view(db, args: Mapping[str, Any]) -> dict[str, Any]:
             "completeness": analyses.data_completeness(db, sample=5)}
 
 
-def import_upload(db, kind: str, upload, user: str) -> dict[str, Any]:
+def import_upload(db, kind: str, upload, user: str, sheet: str | None = None) -> dict[str, Any]:
     """Import an uploaded file as `kind` (web.uploads, as the API does): all rows or none.
 
     Returns the import summary; raises ImportRejected (nothing written, not even to the audit
@@ -366,7 +366,7 @@ def import_upload(db, kind: str, upload, user: str) -> dict[str, Any]:
                                       f"{', '.join(KINDS)})", name or None)], name or None)
     if upload is None or not name:
         raise ImportRejected([Problem("choose a file to import")], None)
-    return uploads.import_upload(db, kind, upload, user).to_dict()
+    return uploads.import_upload(db, kind, upload, user, sheet).to_dict()
 
 
 # -- routes -----------------------------------------------------------------------------------
@@ -485,14 +485,15 @@ def data():
 def data_import():
     db = get_db()
     kind = request.form.get("kind", "")
+    sheet = request.form.get("sheet", "").strip()[:200]
     summary, rejected = None, None
     try:
-        summary = import_upload(db, kind, request.files.get("file"), actor())
+        summary = import_upload(db, kind, request.files.get("file"), actor(), sheet or None)
     except ImportRejected as exc:
         rejected = exc.to_dict()
     status = 422 if rejected else 200
     return render_template("data.html", summary=summary, rejected=rejected, chosen_kind=kind,
-                           **data_view(db, {})), status
+                           chosen_sheet=sheet, **data_view(db, {})), status
 
 
 @bp.route("/data/imports/<int:import_id>/revert", methods=["POST"], endpoint="data_revert")

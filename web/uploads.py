@@ -41,13 +41,14 @@ def stored_name(name: str) -> str:
 
 
 def import_upload(db: sqlite_utils.Database, kind: str, upload: FileStorage,
-                  user: str) -> ImportSummary:
-    """Import `upload` as `kind`: every row or none (ImportRejected, nothing written)."""
+                  user: str, sheet: str | None = None) -> ImportSummary:
+    """Import `upload` as `kind` (of a workbook, `sheet`, else its first): every row or none
+    (ImportRejected, nothing written)."""
     name = upload_name(upload) or "upload"
     with tempfile.TemporaryDirectory(prefix="caremarket-upload-") as folder:
         path = Path(folder) / stored_name(name)
         upload.save(path)
-        summary = import_file(db, kind, path, user=user, display_name=name)
+        summary = import_file(db, kind, path, user=user, display_name=name, sheet=sheet)
     with db.atomic():
         accounts.audit(db, user, "import", kind, {"file": name, "import_id": summary.import_id,
                                                   "records": summary.records,

@@ -44,13 +44,15 @@ def init_cmd(obj, sample: bool, seed: int, devon: str | None, as_json: bool) -> 
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--user", default=None, help="Who is importing (recorded in the history).")
+@click.option("--sheet", default=None, metavar="NAME",
+              help="The sheet of an XLSX workbook to read (default: its first sheet).")
 @click.option("--cascade", is_flag=True,
               help="With `import revert ID`: revert the later imports that changed the same "
                    "rows first, newest first.")
 @click.pass_obj
 @reports_errors
 def import_cmd(obj, kind: str, file: str, as_json: bool, user: str | None,
-               cascade: bool) -> None:
+               sheet: str | None, cascade: bool) -> None:
     """Import FILE as KIND (see `caremarket kinds`): all rows or none.
 
     `caremarket import revert ID [--cascade]` restores the store as it was before import ID."""
@@ -73,7 +75,7 @@ def import_cmd(obj, kind: str, file: str, as_json: bool, user: str | None,
         raise click.BadParameter(f"'{kind}'; choose from {', '.join(KINDS)}", param_hint="KIND")
     if not Path(file).exists():
         raise click.BadParameter(f"no such file: {file}", param_hint="FILE")
-    summary = import_file(obj.db, kind, file, user=user or os.environ.get("USER"))
+    summary = import_file(obj.db, kind, file, user=user or os.environ.get("USER"), sheet=sheet)
     if as_json:
         emit_json(summary.to_dict())
     else:
