@@ -48,7 +48,19 @@ def data_tables(db: sqlite_utils.Database) -> list[str]:
 
 
 def _json_of(alias: str, columns: list[str]) -> str:
-    return "json_object(" + ", ".join(f"'{c}', {alias}.[{c}]" for c in columns) + ")"
+    """A JSON object of the row's columns, each as [type, value]: a REAL as its 17 significant
+    digits in text, since SQLite's JSON prints reals to 15 digits (0.1 + 0.2 would come back
+    as 0.3) and a revert must give back the very value."""
+    def cell(c: str) -> str:
+        v = f"{alias}.[{c}]"
+        return (f"json_array(typeof({v}), case when typeof({v}) = 'real' then "
+                f"printf('%!.17g', {v}) else {v} end)")
+    return "json_object(" + ", ".join(f"'{c}', {cell(c)}" for c in columns) + ")"
+
+
+def _values(encoded: str) -> dict[str, Any]:
+    """The row of `_json_of`, with each value as stored."""
+    return {c: (float(v) if t == "real" else v) for c, (t, v) in json.loads(encoded).items()}
 
 
 @contextmanager
@@ -112,17 +124,17 @@ def _undo_one(db: sqlite_utils.Database, import_id: int) -> int:
     changes = db.execute("select table_name, action, key, previous from import_changes where "
                          "import_id = ? order by seq desc", [import_id]).fetchall()
     for table, action, key, previous in changes:
-        k = json.loads(key)
+        k = _values(key)
         where = " and ".join(f"[{c}] = ?" for c in k)
         if action == "insert":
             db.execute(f"delete from [{table}] where {where}", list(k.values()))
         elif action == "update":
-            old = json.loads(previous)
+            old = _values(previous)
             sets = ", ".join(f"[{c}] = ?" for c in old)
             db.execute(f"update [{table}] set {sets} where {where}",
                        [*old.values(), *k.values()])
         else:  # delete
-            old = json.loads(previous)
+            old = _values(previous)
             db.execute(f"insert into [{table}] ({', '.join(f'[{c}]' for c in old)}) values "
                        f"({', '.join('?' for _ in old)})", list(old.values()))
     return len(changes)

@@ -20,7 +20,7 @@ class Parameter:
     label: str
     unit: str
     value: float
-    effective_from: str
+    effective_from: str | None
     source: str
     section: str
     minimum: float | None = None
@@ -46,68 +46,85 @@ class Parameter:
 
 
 _M = "docs/methodology.md"
+_ASSUMED = "project assumption (no published source; override per scenario)"
+_LEVER = "scenario lever; default 0 is the baseline (no change)"
+_NLW = ("National Living Wage, rate for workers aged 21+ from 1 April 2025, GOV.UK "
+        "'National Minimum Wage and National Living Wage rates' "
+        "(https://www.gov.uk/national-minimum-wage-rates)")
+_HMRC = ("HMRC approved mileage allowance payments, cars and vans, first 10,000 business miles "
+         "45p, GOV.UK 'Expenses and benefits: business travel mileage for employees' own "
+         "vehicles' (https://www.gov.uk/expenses-and-benefits-business-travel-mileage/"
+         "rules-for-tax); rate in force since 6 April 2011")
+_UNTESTED = ("project assumption, not yet back-tested against the Homecare Association "
+             "'Minimum Price for Homecare' breakdown or FCoC 2022 Annex B line items")
+# effective_from is set only where the value is dated (a rate announced from a date); constants
+# and assumptions carry None.
 DEFAULTS: tuple[Parameter, ...] = (
     # Section 2: travel
     Parameter("access_minutes", "Fixed minutes added to every trip (parking, access)", "minutes",
-              5.0, "2025-04-01", f"{_M} s2; fitted to Devon Valhalla car times", "travel", 0.0, 120.0),
+              5.0, None, f"{_ASSUMED}; {_M} s2 estimate (not fitted to any matrix: calibrate "
+              "on a routed matrix for a local fit)", "travel", 0.0, 120.0),
     Parameter("crow_kmh", "Straight-line km covered per hour of driving", "km/h", 45.0,
-              "2025-04-01", f"{_M} s2; fitted to Devon Valhalla car times", "travel", 1.0, 200.0),
+              None, f"{_ASSUMED}; {_M} s2 estimate (not fitted to any matrix: calibrate on a "
+              "routed matrix for a local fit)", "travel", 1.0, 200.0),
     Parameter("earth_radius_km", "Earth radius for the haversine distance", "km", 6371.0088,
-              "2025-04-01", f"{_M} s2 (IUGG mean radius)", "travel", 6300.0, 6400.0),
+              None, "IUGG mean Earth radius R1 = (2a+b)/3 of GRS80; H. Moritz, 'Geodetic "
+              "Reference System 1980', Journal of Geodesy 74 (2000) 128-133", "travel",
+              6300.0, 6400.0),
     Parameter("visits_per_run", "Visits in one care-worker run (a run starts and ends at base)",
-              "visits", 6.0, "2025-04-01", f"{_M} s2", "travel", 1.0, 50.0),
-    Parameter("visit_minutes", "Contact minutes per visit", "minutes", 45.0, "2025-04-01",
-              f"{_M} s2", "travel", 5.0, 480.0),
+              "visits", 6.0, None, f"{_ASSUMED}; {_M} s2", "travel", 1.0, 50.0),
+    Parameter("visit_minutes", "Contact minutes per visit", "minutes", 45.0, None,
+              f"{_ASSUMED}; {_M} s2", "travel", 5.0, 480.0),
     Parameter("hop_minutes_urban", "Minutes between visits within an urban zone", "minutes", 5.0,
-              "2025-04-01", f"{_M} s2", "travel", 0.0, 120.0),
+              None, f"{_ASSUMED}; {_M} s2", "travel", 0.0, 120.0),
     Parameter("hop_minutes_town", "Minutes between visits within a town zone", "minutes", 8.0,
-              "2025-04-01", f"{_M} s2", "travel", 0.0, 120.0),
+              None, f"{_ASSUMED}; {_M} s2", "travel", 0.0, 120.0),
     Parameter("hop_minutes_village", "Minutes between visits within a village zone", "minutes",
-              12.0, "2025-04-01", f"{_M} s2", "travel", 0.0, 120.0),
+              12.0, None, f"{_ASSUMED}; {_M} s2", "travel", 0.0, 120.0),
     Parameter("hop_minutes_sparse", "Minutes between visits within a sparse zone", "minutes",
-              18.0, "2025-04-01", f"{_M} s2", "travel", 0.0, 120.0),
+              18.0, None, f"{_ASSUMED}; {_M} s2", "travel", 0.0, 120.0),
     # Section 3: coverage
     Parameter("max_travel_minutes", "Longest one-way trip from a base to a zone", "minutes", 45.0,
-              "2025-04-01", f"{_M} s3", "coverage", 0.0, 600.0),
+              None, f"policy choice (scenario lever); {_M} s3", "coverage", 0.0, 600.0),
     # Section 4: cost of home care
     Parameter("care_worker_hourly_wage", "Care-worker hourly wage (National Living Wage)",
-              "GBP/hour", 12.21, "2025-04-01", f"{_M} s4; NLW April 2025", "cost_of_care", 0.0,
-              200.0),
+              "GBP/hour", 12.21, "2025-04-01", _NLW, "cost_of_care", 0.0, 200.0),
     Parameter("on_cost_rate", "Employer on-costs (NI, pension, holiday, sickness, training)",
-              "share of wage", 0.26, "2025-04-01", f"{_M} s4", "cost_of_care", 0.0, 5.0),
-    Parameter("pence_per_mile", "Mileage paid per mile", "pence/mile", 45.0, "2025-04-01",
-              f"{_M} s4; HMRC approved mileage rate", "cost_of_care", 0.0, 500.0),
-    Parameter("round_kmh", "Average road speed over care rounds", "km/h", 30.0, "2025-04-01",
-              f"{_M} s4 and s8 (Herefordshire FCoC 2022, Homecare Association)", "cost_of_care",
-              1.0, 200.0),
-    Parameter("overhead_rate", "Overheads on direct costs", "share", 0.30, "2025-04-01",
-              f"{_M} s4", "cost_of_care", 0.0, 5.0),
+              "share of wage", 0.26, None, f"{_UNTESTED}; {_M} s4", "cost_of_care", 0.0, 5.0),
+    Parameter("pence_per_mile", "Mileage paid per mile", "pence/mile", 45.0, "2011-04-06",
+              _HMRC, "cost_of_care", 0.0, 500.0),
+    Parameter("round_kmh", "Average road speed over care rounds", "km/h", 30.0, None,
+              "Herefordshire Council, Fair Cost of Care 2022 Annex B, home care: 3.85 miles in "
+              "14 minutes' travel per contact hour (26.5 km/h); Homecare Association 2020-21 "
+              f"cost breakdown (about 32 km/h); {_M} s8", "cost_of_care", 1.0, 200.0),
+    Parameter("overhead_rate", "Overheads on direct costs", "share", 0.30, None,
+              f"{_UNTESTED}; {_M} s4", "cost_of_care", 0.0, 5.0),
     Parameter("surplus_rate", "Provider surplus (profit) on total cost", "share", 0.03,
-              "2025-04-01", f"{_M} s4", "cost_of_care", -1.0, 5.0),
+              None, f"{_UNTESTED}; {_M} s4", "cost_of_care", -1.0, 5.0),
     # Section 5: equalisation scenario levers (defaults: the baseline, nothing changes)
     Parameter("take_up", "Share of self-funders moving to the LA rate (Care Act s18(3))", "share",
-              0.0, "2025-04-01", f"{_M} s5", "equalisation", 0.0, 1.0),
+              0.0, None, f"{_LEVER}; Care Act 2014 s18(3); {_M} s5", "equalisation", 0.0, 1.0),
     Parameter("convergence", "Share of the remaining self-funder premium that closes", "share",
-              0.0, "2025-04-01", f"{_M} s5", "equalisation", 0.0, 1.0),
-    Parameter("la_fee_change", "Relative change of LA fees", "share", 0.0, "2025-04-01",
-              f"{_M} s5", "equalisation", -1.0, 10.0),
+              0.0, None, f"{_LEVER}; {_M} s5", "equalisation", 0.0, 1.0),
+    Parameter("la_fee_change", "Relative change of LA fees", "share", 0.0, None,
+              f"{_LEVER}; {_M} s5", "equalisation", -1.0, 10.0),
     Parameter("cost_change", "Relative change of providers' operating costs", "share", 0.0,
-              "2025-04-01", f"{_M} s5", "equalisation", -1.0, 10.0),
+              None, f"{_LEVER}; {_M} s5", "equalisation", -1.0, 10.0),
     Parameter("occupancy_change", "Absolute change of care-home occupancy", "share", 0.0,
-              "2025-04-01", f"{_M} s5", "equalisation", -1.0, 1.0),
+              None, f"{_LEVER}; {_M} s5", "equalisation", -1.0, 1.0),
     # Demand estimate (foundation issue): weekly home-care hours per resident by age band.
     Parameter("demand_rate_65_74", "Weekly home-care contact hours per resident aged 65-74",
-              "hours/person/week", 0.15, "2025-04-01",
-              "assumption: ~1.5% receive home care at ~10 h/week (ASC-FR order of magnitude)",
-              "demand", 0.0, 40.0),
+              "hours/person/week", 0.15, None,
+              "assumption: ~1.5% receive home care at ~10 h/week (order of magnitude from NHS "
+              "England, Adult Social Care Activity and Finance Report)", "demand", 0.0, 40.0),
     Parameter("demand_rate_75_84", "Weekly home-care contact hours per resident aged 75-84",
-              "hours/person/week", 0.55, "2025-04-01",
-              "assumption: ~5% receive home care at ~11 h/week (ASC-FR order of magnitude)",
-              "demand", 0.0, 40.0),
+              "hours/person/week", 0.55, None,
+              "assumption: ~5% receive home care at ~11 h/week (order of magnitude from NHS "
+              "England, Adult Social Care Activity and Finance Report)", "demand", 0.0, 40.0),
     Parameter("demand_rate_85_plus", "Weekly home-care contact hours per resident aged 85+",
-              "hours/person/week", 1.8, "2025-04-01",
-              "assumption: ~15% receive home care at ~12 h/week (ASC-FR order of magnitude)",
-              "demand", 0.0, 40.0),
+              "hours/person/week", 1.8, None,
+              "assumption: ~15% receive home care at ~12 h/week (order of magnitude from NHS "
+              "England, Adult Social Care Activity and Finance Report)", "demand", 0.0, 40.0),
 )
 
 RURALITY_CLASSES = ("urban", "town", "village", "sparse")

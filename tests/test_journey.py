@@ -59,8 +59,16 @@ def test_the_journey_from_the_api(app, client, api_token):
     headers = bearer(api_token("analyst"))
 
     def upload(kind, path):
-        resp = client.post("/api/v1/imports", headers=headers, data={
+        from werkzeug.test import EnvironBuilder
+
+        # the builder spools a large body to a temporary file: close it (the test client
+        # would leave that to the garbage collector)
+        builder = EnvironBuilder(path="/api/v1/imports", method="POST", headers=headers, data={
             "kind": kind, "file": (io.BytesIO(path.read_bytes()), path.name)})
+        try:
+            resp = client.open(builder)
+        finally:
+            builder.close()
         assert resp.status_code == 201, resp.get_data(as_text=True)[:500]
         return resp.get_json()
 

@@ -152,3 +152,15 @@ def test_api_and_page_revert(app, client, api_token, tmp_path):
     assert pages.post(f"/data/imports/{iid}/revert").status_code == 400  # no CSRF token
     resp = pages.post(f"/data/imports/{iid}/revert", data={"csrf_token": token})
     assert resp.status_code == 200 and f"Reverted import #{iid}" in resp.get_data(as_text=True)
+
+
+def test_a_value_comes_back_to_the_last_bit(sample_db, tmp_path):
+    """SQLite's JSON prints reals to 15 digits; the undo log keeps all 17."""
+    sample_db["sites"].upsert({"site_id": "F1", "name": "Float", "lat": 0.1 + 0.2,
+                               "lon": 1 / 3, "capacity_hours": 100.0}, pk="site_id")
+    before = data_dump(sample_db)
+    s = import_file(sample_db, "sites", _csv(tmp_path / "f.csv",
+                    "site_id,name,lat,lon,capacity_hours\nF1,Float,53,-0.3,120\n"))
+    undo.revert(sample_db, s.import_id)
+    assert sample_db["sites"].get("F1")["lat"] == 0.1 + 0.2
+    assert data_dump(sample_db) == before

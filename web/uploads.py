@@ -47,7 +47,10 @@ def import_upload(db: sqlite_utils.Database, kind: str, upload: FileStorage,
     name = upload_name(upload) or "upload"
     with tempfile.TemporaryDirectory(prefix="caremarket-upload-") as folder:
         path = Path(folder) / stored_name(name)
-        upload.save(path)
+        try:
+            upload.save(path)
+        finally:
+            upload.close()  # a large upload is spooled to a temporary file: release it now
         summary = import_file(db, kind, path, user=user, display_name=name, sheet=sheet)
     with db.atomic():
         accounts.audit(db, user, "import", kind, {"file": name, "import_id": summary.import_id,
