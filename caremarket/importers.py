@@ -527,10 +527,31 @@ def _sites(db, table: pd.DataFrame, file: str, params: ParameterSet) -> Batch:
 
 
 def _fees(db, table: pd.DataFrame, file: str, params: ParameterSet) -> Batch:
-    rows = FEE_RATE.validate(table, file)
+    # The entity holds amounts to the weekly range; an hourly rate is checked against its own.
+    unit = (table["unit"].astype("string").str.strip().str.lower().fillna("") if "unit" in
+            table.columns else pd.Series("", index=table.index))
+    hourly = np.flatnonzero((unit == "hour").to_numpy())
+    per_hour = ranges.row("fees", "amount", "unit hour")
+    problems = []
+    if "amount" in table.columns:  # (a <clear> or blank amount is the entity's to report)
+        cells = table["amount"].iloc[hourly]
+        cells = cells.where(cells.astype("string").str.strip().str.lower() != CLEAR, "")
+        _values, found = ranges.numbers(cells, per_hour.range, per_hour.label)
+        problems = [Problem(message, file, 2 + int(hourly[pos]), "amount")
+                    for pos, message in found]
+    hourly_bad = {p.row for p in problems}
+    try:
+        rows = FEE_RATE.validate(table, file)
+    except ImportRejected as exc:
+        if any(p.row in (None, 1) for p in exc.problems):
+            raise
+        problems += [p for p in exc.problems
+                     if not (p.column == "amount" and p.row in hourly_bad)]
+        raise ImportRejected(sorted(problems, key=lambda p: (p.row or 0, p.column or "")),
+                             file, exc.total - len(exc.problems) + len(problems)) from None
     providers = _ids(db, "homecare_providers", "provider_id") | _ids(db, "care_homes",
                                                                       "provider_id")
-    problems = _check_refs(rows, "zone_id", _ids(db, "zones", "zone_id"), "zone", file)
+    problems += _check_refs(rows, "zone_id", _ids(db, "zones", "zone_id"), "zone", file)
     problems += _check_refs(rows, "provider_id", providers, "provider", file)
     unit_ok = np.where(rows["service"] == "homecare", rows["unit"] == "hour",
                        rows["unit"] == "week")
@@ -538,11 +559,6 @@ def _fees(db, table: pd.DataFrame, file: str, params: ParameterSet) -> Batch:
         problems.append(Problem(f"service '{rows['service'].iloc[i]}' is priced per "
                                 f"{'hour' if rows['service'].iloc[i] == 'homecare' else 'week'}"
                                 f", not per '{rows['unit'].iloc[i]}'", file, 2 + int(i), "unit"))
-    # the entity holds amounts to the weekly range; an hourly rate has its own
-    hourly = np.flatnonzero((rows["unit"] == "hour").to_numpy())
-    per_hour = ranges.row("fees", "amount", "unit hour")
-    _values, found = ranges.numbers(table["amount"].iloc[hourly], per_hour.range, per_hour.label)
-    problems += [Problem(message, file, 2 + int(hourly[pos]), "amount") for pos, message in found]
     for c in ("provider_id", "zone_id", "fee_id", "note"):
         if c not in rows.columns:
             rows[c] = None
@@ -861,7 +877,7 @@ def _cqc(db, table: pd.DataFrame, file: str, params: ParameterSet) -> Batch:
     batch.add("homecare_providers", _records(agencies[common + ["zone_id"]]))
     other = locations[(locations["care_home"] == 0) & (locations["homecare"] == 0)]
     if len(other):
-        kinds = other["inspection_category"].fillna("other").value_counts()
+        kinds = other["inspection_category"].astype(object).fillna("other").value_counts()
         batch.notes.append(f"{len(other)} locations are not adult social care and are kept in "
                            "cqc_locations only: " + ", ".join(f"{k} {v}" for k, v in
                                                                 kinds.items()))

@@ -1,8 +1,8 @@
 """The unit and plausible range of every numeric column of every import kind: one table.
 
 The importers (through market.entities and the kinds' own parsers), the error messages and the
-README's table of ranges all come from `TABLE` (tests/test_ranges.py checks the README against
-it). A value outside its range, a value that is not a finite number (`inf`, `1e400`, `NaN`
+README's table of ranges all come from `TABLE` (tests/test_import_strict.py checks the README
+against it). A value outside its range, a value that is not a finite number (`inf`, `1e400`, `NaN`
 however spelled) or a sign that does not fit the column is rejected with the row, the column,
 the value and the range.
 
@@ -151,7 +151,7 @@ def of(kind: str, column: str, where: str = "") -> Range:
 
 
 def markdown() -> str:
-    """The table as the README prints it (tests/test_ranges.py keeps the two equal)."""
+    """The table as the README prints it (tests/test_import_strict.py keeps the two equal)."""
     lines = ["| kind | column | unit | range |", "| --- | --- | --- | --- |"]
     for r in TABLE:
         column = f"`{r.column}`" if " " not in r.column or r.kind == "cqc" else r.column
@@ -227,10 +227,7 @@ def numbers(raw: pd.Series, rng: Range, label: str) -> tuple[pd.Series, list[tup
         odd = np.isinf(values)
     else:
         cells = raw.to_numpy(dtype=object)
-        cells = np.where(pd.isna(cells), "", cells).astype(object)
-        cells = np.array([c if isinstance(c, str) else str(c) for c in cells], dtype=object) \
-            if len(cells) and not all(isinstance(c, str) for c in cells) else cells
-        stripped = np.char.strip(cells.astype(str)) if len(cells) else cells.astype(str)
+        stripped = np.char.strip(np.where(pd.isna(cells), "", cells).astype(str))
         blank = stripped == ""
         values = pd.to_numeric(pd.Series(stripped, dtype=object), errors="coerce").to_numpy(
             dtype="float64", na_value=np.nan).copy()
@@ -250,7 +247,7 @@ def numbers(raw: pd.Series, rng: Range, label: str) -> tuple[pd.Series, list[tup
 
     def add(mask: np.ndarray, message) -> None:
         for pos in np.flatnonzero(mask & ~bad):
-            problems.append((int(pos), message(show(pos))))
+            problems.append((int(pos), message(show(int(pos)))))
         bad[mask] = True
 
     ok = ~bad & ~blank
