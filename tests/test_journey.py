@@ -14,10 +14,10 @@ import pytest
 from caremarket import undo
 from caremarket.cli import cli
 from caremarket.store import content_hash, dump, open_store
-from tests.conftest import bearer, shared
+from tests.conftest import SHARED, bearer
 
-POSTCODES = shared("postcodes", "codepoint_open_2018_lincs_devon.csv")
-CQC = shared("cqc", "cqc_ratings_lincolnshire_2026.csv")
+POSTCODES = SHARED / "postcodes" / "codepoint_open_2018_lincs_devon.csv"
+CQC = SHARED / "cqc" / "cqc_ratings_lincolnshire_2026.csv"
 pytestmark = pytest.mark.skipif(not (POSTCODES.exists() and CQC.exists()),
                                 reason="shared postcode and CQC files not present")
 
