@@ -899,6 +899,19 @@ def montecarlo(source: Market | sqlite_utils.Database, scenario: Mapping[str, An
                      run_id, compute)
 
 
+def _homecare_result(out: dict[str, Any], market: Market, providers, excluded, name, lv,
+                     params) -> dict[str, Any]:
+    """A home-care model's result with what every such run carries: estimated capacities
+    marked, what was left out, the scenario's name, the levers, the source and the parameters."""
+    out["estimated_capacity"] = _estimated(providers)
+    mark_estimated(out["providers"], out["estimated_capacity"])
+    _warn_excluded(out, excluded)
+    out.update({"scenario_name": name, "levers": lv, "source": market.source,
+                "input_hash": market.input_hash, "excluded": excluded.to_dict(),
+                "parameters": params.to_records()})
+    return out
+
+
 def exits(source: Market | sqlite_utils.Database, scenario: Mapping[str, Any] | None = None,
           levers: Mapping[str, Any] | None = None, *, scenario_name: str | None = None,
           user: str | None = None, run_id: int | None = None) -> dict[str, Any]:
@@ -910,14 +923,8 @@ def exits(source: Market | sqlite_utils.Database, scenario: Mapping[str, Any] | 
     def compute(_r):
         zones, providers, travel, excluded = coverage_inputs(market, lv["fill_capacity"])
         res = provider_exits(zones, providers, travel, scenario=values, solver=lv["solver"])
-        out = res.to_dict()
-        out["estimated_capacity"] = _estimated(providers)
-        mark_estimated(out["providers"], out["estimated_capacity"])
-        _warn_excluded(out, excluded)
-        out.update({"scenario_name": name, "levers": lv, "source": market.source,
-                    "input_hash": market.input_hash, "excluded": excluded.to_dict(),
-                    "parameters": res.params.to_records()})
-        return out
+        return _homecare_result(res.to_dict(), market, providers, excluded, name, lv,
+                                res.params)
 
     return _recorded("exits", market, {**values, "scenario_name": name, "levers": lv}, user,
                      run_id, compute)
@@ -935,14 +942,8 @@ def fee_uplift(source: Market | sqlite_utils.Database, scenario: Mapping[str, An
         zones, providers, travel, excluded = coverage_inputs(market, lv["fill_capacity"])
         model = FeeUpliftModel.from_frames(zones, providers, travel, scenario=values,
                                            mode=lv["mode"]).solve(lv["solver"])
-        out = model.to_dict()
-        out["estimated_capacity"] = _estimated(providers)
-        mark_estimated(out["providers"], out["estimated_capacity"])
-        _warn_excluded(out, excluded)
-        out.update({"scenario_name": name, "levers": lv, "source": market.source,
-                    "input_hash": market.input_hash, "excluded": excluded.to_dict(),
-                    "parameters": model.params.to_records()})
-        return out
+        return _homecare_result(model.to_dict(), market, providers, excluded, name, lv,
+                                model.params)
 
     return _recorded("fee_uplift", market, {**values, "mode": lv["mode"],
                                             "scenario_name": name, "levers": lv}, user,

@@ -14,7 +14,8 @@ from market import levers as registry
 SCENARIO_OPTION = "--scenario"
 
 
-def _pairs(values: tuple[str, ...], flag: str) -> dict[str, str]:
+def pairs(values: tuple[str, ...], flag: str) -> dict[str, str]:
+    """ID=VALUE options as a mapping of text (BadParameter naming the flag otherwise)."""
     out = {}
     for item in values:
         key, sep, value = item.partition("=")
@@ -74,7 +75,7 @@ def given(operation: str, kwargs: dict[str, Any]) -> dict[str, Any]:
         if value is None or value == ():
             continue
         if lv.kind == "id_map":
-            value = _pairs(value, lv.flag)
+            value = pairs(value, lv.flag)
         elif lv.kind == "ids":
             value = list(value)
         out[lv.name] = value

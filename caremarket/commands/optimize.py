@@ -15,7 +15,7 @@ import pandas as pd
 
 from caremarket import analyses, formats
 from caremarket.cli import emit_json, reports_errors
-from caremarket.commands.levers import given, options
+from caremarket.commands.levers import given, options, pairs
 from caremarket.runs import record_run
 from caremarket.store import content_hash, frame
 from market import levers as registry
@@ -66,15 +66,13 @@ def _ids_from_names(travel, zones, bases):
 
 
 def _pairs(values: tuple[str, ...], option: str) -> dict[str, float]:
+    """ID=VALUE options (commands.levers.pairs) with each value a number."""
     out = {}
-    for item in values:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise click.BadParameter(f"'{item}': use ID=VALUE", param_hint=option)
+    for key, value in pairs(values, option).items():
         try:
-            out[key.strip()] = float(value)
+            out[key] = float(value)
         except ValueError:
-            raise click.BadParameter(f"'{item}': {value!r} is not a number",
+            raise click.BadParameter(f"'{key}={value}': {value!r} is not a number",
                                      param_hint=option) from None
     return out
 
