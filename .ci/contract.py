@@ -36,7 +36,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--max-examples", type=int, default=20)
     parser.add_argument("--max-time", type=int, default=300)
-    opts = parser.parse_args()
+    opts, extra = parser.parse_known_args()
     with tempfile.TemporaryDirectory(prefix="caremarket-contract-") as folder:
         os.environ["CAREMARKET_INSTANCE"] = str(Path(folder) / "instance")
         from waitress.server import create_server
@@ -69,7 +69,7 @@ def main() -> int:
                 str(cli), "run", f"http://127.0.0.1:{port}/api/v1/openapi.json",
                 "--checks", "all", "--max-examples", str(opts.max_examples),
                 "--max-time", str(opts.max_time), "--workers", "2",
-                "-H", f"Authorization: Bearer {token}", "--no-color"])
+                "-H", f"Authorization: Bearer {token}", "--no-color", *extra])
         finally:
             server.close()
 

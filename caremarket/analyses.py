@@ -360,20 +360,22 @@ def check_levers(levers: Mapping[str, Any] | None, allowed: Mapping[str, Any],
     return registry.check(what, levers)
 
 
-def check_coverage_levers(levers: Mapping[str, Any] | None, prefix: str = "") -> dict[str, Any]:
+def check_coverage_levers(levers: Mapping[str, Any] | None, prefix: str = "",
+                          strict: bool = False) -> dict[str, Any]:
     """The coverage levers with their defaults, every value checked (market.levers)."""
-    return registry.check("coverage", levers, prefix)
+    return registry.check("coverage", levers, prefix, strict)
 
 
-def check_equalisation_options(options: Mapping[str, Any] | None, prefix: str = ""
-                               ) -> dict[str, Any]:
+def check_equalisation_options(options: Mapping[str, Any] | None, prefix: str = "",
+                               strict: bool = False) -> dict[str, Any]:
     """The equalisation options with their defaults, every value checked (market.levers)."""
-    return registry.check("equalisation", options, prefix)
+    return registry.check("equalisation", options, prefix, strict)
 
 
-class UnknownProviderLever(registry.LeverError, InvalidInput):
+class UnknownProviderLever(registry.LeverRefused, InvalidInput):
     """A lever naming a home-care provider the market does not have: a bad lever (the field
-    is named) that is also a fact about the input (the store or the files read)."""
+    is named) that is also a fact about the input (the store or the files read); well-formed,
+    so the API answers 422 (LeverRefused)."""
 
 
 def check_provider_ids(source: Market | sqlite_utils.Database, lv: Mapping[str, Any],
@@ -1042,7 +1044,11 @@ RUN_FIELDS_BY_KIND: dict[str, tuple[str, ...]] = {
 
 def check_run(db: sqlite_utils.Database, kind: str, payload: Mapping[str, Any]
               ) -> dict[str, Any]:
-    """Check a run's body before it is recorded; LeverError names the field that is wrong."""
+    """Check a run's body before it is recorded; LeverError names the field that is wrong.
+
+    The body is JSON (the API), so levers are checked strictly: exactly the types and forms of
+    the OpenAPI schema (`web.api.run_body_schema`, from the same registry). A value of that
+    form the domain still refuses (an unknown provider, beta:0,1) is a LeverRefused."""
     if kind not in OPERATIONS:
         raise registry.LeverError("kind", f"{kind!r} is not a run kind (choose from "
                                           f"{', '.join(RUN_KINDS)})")
@@ -1064,11 +1070,12 @@ def check_run(db: sqlite_utils.Database, kind: str, payload: Mapping[str, Any]
         except InvalidScenario as exc:
             raise registry.LeverError("scenario", str(exc)) from None
     if kind == "coverage":
-        check_provider_ids(db, check_coverage_levers(out.get("levers"), "levers."), "levers.")
+        check_provider_ids(db, check_coverage_levers(out.get("levers"), "levers.", strict=True),
+                           "levers.")
     elif kind == "equalisation":
-        check_equalisation_options(out.get("options"), "options.")
+        check_equalisation_options(out.get("options"), "options.", strict=True)
     elif "levers" in out:
-        registry.check(kind, out["levers"], "levers.")
+        registry.check(kind, out["levers"], "levers.", strict=True)
     return out
 
 

@@ -19,6 +19,7 @@ range, and a saved value is never rounded to the slider's step).
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date as _date
@@ -41,6 +42,36 @@ class LeverError(InvalidScenario):
         super().__init__(f"{field_name}: {message}")
         self.field = field_name
         self.reason = message
+
+
+class LeverRefused(LeverError):
+    """A lever value of the form its schema states that the domain still refuses: a
+    distribution whose parameters are out of order (uniform:1,0), not positive (beta:0,2) or too
+    large to be a number (1e400), a provider id the market does not have. The API answers 422
+    (the request is well-formed), where a value of the wrong form is a 400."""
+
+
+# The distribution grammar (`Distribution.parse`) as one regular expression: the API's schema
+# publishes it as the lever's `pattern` and `Lever.check` refuses any text it does not match, so
+# the document and the server say the same. The kind is case-insensitive; blanks and tabs may
+# stand around each part. What a pattern cannot say (a, b > 0; low < high; a finite number) is
+# LeverRefused.
+_NUM = r"[ \t]*[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?[ \t]*"
+
+
+def _word(word: str) -> str:
+    return "".join(f"[{c.lower()}{c.upper()}]" for c in word)
+
+
+def _form(kind: str, count: int) -> str:
+    return _word(kind) + r"[ \t]*:" + ",".join([_NUM] * count)
+
+
+DISTRIBUTION_PATTERN = (
+    r"^[ \t]*(?:" + "|".join([
+        _form("beta", 2) + "(?:," + _NUM + "," + _NUM + ")?",
+        _form("triangular", 3), _form("uniform", 2), _form("fixed", 1), _NUM]) + r")[ \t]*$")
+DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"  # YYYY-MM-DD only (fromisoformat takes more)
 
 
 @dataclass(frozen=True)
@@ -88,6 +119,8 @@ class Lever:
             v = float(value)
         except (TypeError, ValueError):
             raise LeverError(name, f"{shown(value)} is not a number") from None
+        except OverflowError:  # a JSON integer of hundreds of digits
+            raise LeverError(name, "is not a finite number") from None
         if not math.isfinite(v):
             raise LeverError(name, f"{shown(value)} is not a finite number")
         if (self.minimum is not None and v < self.minimum) or \
@@ -96,12 +129,21 @@ class Lever:
                                    + (f" {self.unit}" if self.unit else ""))
         return v
 
-    def check(self, value: Any, name: str | None = None) -> Any:
-        """`value` as this lever's type, or LeverError naming `name` (default: the lever)."""
+    def check(self, value: Any, name: str | None = None, strict: bool = False) -> Any:
+        """`value` as this lever's type, or LeverError naming `name` (default: the lever).
+
+        The CLI and the forms send text, so by default a number may come as "1,200", a
+        boolean as "yes" or 1, ids as "a, b", and blank text means the default. `strict` (the
+        JSON API) takes exactly what the lever's `schema()` states: JSON numbers, booleans,
+        lists and objects of their own types, null for the default, text where text is due.
+        """
         name = name or self.name
-        if value is None or (isinstance(value, str) and value.strip() == ""
-                             and self.kind not in ("boolean",)):
-            return None if self.nullable else self.default
+        if value is None:
+            return None if self.nullable else _copy(self.default)
+        if strict:
+            self._check_json_type(value, name)
+        elif isinstance(value, str) and value.strip() == "" and self.kind != "boolean":
+            return None if self.nullable else _copy(self.default)
         if self.kind == "number":
             return self._number(value, name)
         if self.kind == "integer":
@@ -137,21 +179,41 @@ class Lever:
 
             if not isinstance(value, (str, int, float)) or isinstance(value, bool):
                 raise LeverError(name, f"{shown(value)} is not a distribution")
+            if isinstance(value, str) and not re.fullmatch(DISTRIBUTION_PATTERN, value):
+                raise LeverError(name, f"{shown(value)} is not a distribution ({self.help})")
             try:
-                Distribution.parse(str(value))
+                Distribution.parse(value if isinstance(value, str) else float(value))
             except InvalidScenario as exc:
-                raise LeverError(name, str(exc)) from None
-            return str(value)
+                raise LeverRefused(name, str(exc)) from None
+            return str(value).strip()
         if self.kind == "text":
             if not isinstance(value, str):
                 raise LeverError(name, "must be text")
             return value
         if self.kind == "date":
+            text = str(value).strip()
             try:
-                return _date.fromisoformat(str(value).strip()).isoformat()
+                if not re.fullmatch(DATE_PATTERN, text):
+                    raise ValueError(text)
+                return _date.fromisoformat(text).isoformat()
             except ValueError:
-                raise LeverError(name, f"{value!r} is not a date (YYYY-MM-DD)") from None
+                raise LeverError(name, f"{shown(value)} is not a date (YYYY-MM-DD)") from None
         raise AssertionError(f"lever kind {self.kind}")
+
+    def _check_json_type(self, value: Any, name: str) -> None:
+        """LeverError unless `value` has the JSON type `schema()` states (null aside)."""
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        ok = {
+            "number": number, "integer": number, "boolean": isinstance(value, bool),
+            "choice": isinstance(value, str), "text": isinstance(value, str),
+            "distribution": isinstance(value, str), "date": isinstance(value, str),
+            "ids": isinstance(value, list) and all(isinstance(p, str) for p in value),
+            "id_map": isinstance(value, Mapping) and all(
+                isinstance(v, (int, float)) and not isinstance(v, bool)
+                for v in value.values()),
+        }[self.kind]
+        if not ok:
+            raise LeverError(name, f"{shown(value)} is not {_JSON_TYPE[self.kind]}")
 
     def schema(self) -> dict[str, Any]:
         """The lever's JSON schema (OpenAPI 3.1), with its range and default."""
@@ -176,7 +238,9 @@ class Lever:
                 item["maximum"] = self.maximum
             base = {"type": "object", "additionalProperties": item}
         elif self.kind == "date":
-            base = {"type": "string", "format": "date"}
+            base = {"type": "string", "format": "date", "pattern": DATE_PATTERN}
+        elif self.kind == "distribution":
+            base = {"type": "string", "pattern": DISTRIBUTION_PATTERN}
         else:
             base = {"type": "string"}
         # null (or leaving the lever out) means the default: check() takes None so
@@ -197,6 +261,11 @@ class Lever:
                 "slider": list(self.slider) if self.slider else None,
                 "advanced": self.advanced, "flag": self.flag}
 
+
+_JSON_TYPE = {"number": "a number", "integer": "a whole number", "boolean": "true or false",
+              "choice": "text", "text": "text", "distribution": "text such as beta:2,3",
+              "date": "a date (YYYY-MM-DD)", "ids": "a list of ids (text)",
+              "id_map": "an object of id to a number"}
 
 _PARAMS: dict[str, Parameter] = {p.name: p for p in DEFAULTS}
 
@@ -373,11 +442,13 @@ def _copy(v: Any) -> Any:
     return list(v) if isinstance(v, list) else dict(v) if isinstance(v, dict) else v
 
 
-def check(operation: str, values: Mapping[str, Any] | None, prefix: str = "") -> dict[str, Any]:
+def check(operation: str, values: Mapping[str, Any] | None, prefix: str = "",
+          strict: bool = False) -> dict[str, Any]:
     """The operation's levers, defaults overlaid with `values`, every value checked.
 
     An unknown name or a bad value raises LeverError whose `field` is `prefix` + the name as
-    given (e.g. `levers.max_minutes`).
+    given (e.g. `levers.max_minutes`); `strict`: JSON values exactly as `json_schema` states
+    (`Lever.check`).
     """
     if values is None:
         values = {}
@@ -391,7 +462,7 @@ def check(operation: str, values: Mapping[str, Any] | None, prefix: str = "") ->
                          f"not a lever of {operation} (levers: {', '.join(known)})")
     out = defaults(operation)
     for name, value in values.items():
-        out[name] = known[name].check(value, prefix + name)
+        out[name] = known[name].check(value, prefix + name, strict)
     return out
 
 

@@ -29,6 +29,7 @@ from market.parameters import ParameterSet
 from market.viability import CLASSES, LEVERS, check_scenario, evaluate, home_arrays, levers
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.\-]{0,79}$")
+BLANKS = " \t\n\r\f\v"  # stripped from a name's ends: ASCII blanks only, as the API states
 
 
 @dataclass(frozen=True)
@@ -40,10 +41,10 @@ class Scenario:
     description: str = ""
 
     def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not NAME.match(self.name.strip()):
+        if not isinstance(self.name, str) or not NAME.fullmatch(self.name.strip(BLANKS)):
             raise InvalidScenario(f"scenario name {self.name!r}: use 1-80 letters, digits, "
                                   "spaces, '.', '_' or '-', starting with a letter or digit")
-        object.__setattr__(self, "name", self.name.strip())
+        object.__setattr__(self, "name", self.name.strip(BLANKS))
         object.__setattr__(self, "values", check_scenario(self.values))
 
     def to_dict(self) -> dict[str, Any]:

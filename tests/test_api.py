@@ -497,18 +497,41 @@ def test_a_bad_lever_value_is_refused_before_any_run_is_recorded(client, analyst
                         ({"kind": "coverage", "levers": {"max_minutes": "far"}}, "levers"),
                         ({"kind": "coverage", "levers": {"max_minutes": 1e308}}, "levers"),
                         ({"kind": "coverage", "levers": {"visits_per_run": 1e308}}, "levers"),
-                        ({"kind": "coverage", "levers": {"remove_provider": ["NOPE"]}},
-                         "levers"),
                         ({"kind": "equalisation", "scenario": {},
                           "options": {"take_up_dist": "normal:1"}}, "options"),
                         ({"kind": "equalisation", "scenario": {},
-                          "options": {"montecarlo_draws": -3}}, "options")):
+                          "options": {"montecarlo_draws": -3}}, "options"),
+                        # the JSON API takes the types its schema states, not the CLI's text
+                        ({"kind": "coverage", "levers": {"max_minutes": "30"}}, "levers"),
+                        ({"kind": "coverage", "levers": {"add_sites": 1}}, "levers"),
+                        ({"kind": "coverage", "levers": {"remove_provider": [7]}}, "levers"),
+                        ({"kind": "coverage", "levers": {"variant": ""}}, "levers"),
+                        ({"kind": "exits", "levers": {"fill_capacity": 0}}, "levers"),
+                        ({"kind": "equalisation", "scenario": {},
+                          "options": {"take_up_dist": "beta:2;3"}}, "options")):
         resp = client.post("/api/v1/runs", json=body, headers=analyst)
         assert resp.status_code == 400, body
         err = resp.get_json()["error"]
         assert err["details"]["field"].startswith(field + "."), err
         assert err["details"]["field"] in err["message"]
+    # well-formed by the schema, refused by the model: 422 (documented), naming the field
+    for body, field in (({"kind": "coverage", "levers": {"remove_provider": ["NOPE"]}},
+                         "levers.remove_provider"),
+                        ({"kind": "coverage", "levers": {"capacity": {"NOPE": 10}}},
+                         "levers.capacity"),
+                        ({"kind": "equalisation", "options": {"take_up_dist": "beta:0,2"}},
+                         "options.take_up_dist"),
+                        ({"kind": "montecarlo", "levers": {"take_up_dist": "uniform:1,0"}},
+                         "levers.take_up_dist"),
+                        ({"kind": "montecarlo", "levers": {"cost_change_dist": "1e400"}},
+                         "levers.cost_change_dist")):
+        resp = client.post("/api/v1/runs", json=body, headers=analyst)
+        assert resp.status_code == 422, body
+        err = resp.get_json()["error"]
+        assert err["details"]["field"] == field and field in err["message"], err
     assert client.get("/api/v1/runs", headers=analyst).get_json()["total"] == before
+    doc = client.get("/api/v1/openapi.json", headers=analyst).get_json()
+    assert "422" in doc["paths"]["/api/v1/runs"]["post"]["responses"]
 
 
 def test_a_failing_run_is_reported_failed_with_its_error(app, client, analyst):

@@ -176,7 +176,7 @@ def test_one_change_to_a_lever_range_changes_cli_api_openapi_and_page(app, clien
     doc = client.get("/api/v1/openapi.json", headers=analyst).get_json()
     body = doc["paths"]["/api/v1/runs"]["post"]["requestBody"]["content"]["application/json"]
     kinds = {v["title"]: v for v in body["schema"]["oneOf"]}
-    lever = kinds["coverage"]["properties"]["levers"]["properties"]["max_minutes"]
+    lever = kinds["coverage"]["properties"]["levers"]["anyOf"][0]["properties"]["max_minutes"]
     assert lever["anyOf"][0]["maximum"] == 90.0
     # the page form
     login(client, "analyst")
@@ -198,14 +198,18 @@ def test_every_lever_of_every_operation_is_in_the_openapi_schema(client, analyst
     kinds = {v["title"]: v["properties"] for v in body["schema"]["oneOf"]}
     assert set(kinds) == set(analyses.RUN_KINDS)
     for kind, props in kinds.items():
+        # levers and options: an object of the registry's levers, or null for every default
         if "levers" in props:
-            assert set(props["levers"]["properties"]) == set(registry.names(kind)), kind
+            levers, null = props["levers"]["anyOf"]
+            assert set(levers["properties"]) == set(registry.names(kind)), kind
+            assert null == {"type": "null"} and levers["additionalProperties"] is False
         if "options" in props:
-            assert set(props["options"]["properties"]) == set(registry.names("equalisation"))
+            options = props["options"]["anyOf"][0]
+            assert set(options["properties"]) == set(registry.names("equalisation"))
         if "scenario" in props:
             # every scenario lever, among every model parameter (no other key is accepted)
             scenario = props["scenario"]["anyOf"][0]
             assert set(registry.names("scenario")) <= set(scenario["properties"])
             assert scenario["additionalProperties"] is False
-    sched = kinds["coverage"]["levers"]["properties"]["max_minutes"]["anyOf"][0]
+    sched = kinds["coverage"]["levers"]["anyOf"][0]["properties"]["max_minutes"]["anyOf"][0]
     assert sched["minimum"] == 0 and sched["maximum"] == 600

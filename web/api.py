@@ -48,6 +48,7 @@ from market.errors import (
     UnknownEntity,
 )
 from market.parameters import defaults
+from market import scenarios as scenario_names
 from market.scenarios import Scenario
 from web import queries, tasks, uploads
 from web.auth import actor, csrf_error, requires
@@ -302,20 +303,25 @@ def _audit(action: str, target: str | None, detail: Any = None) -> None:
 PAGE = {"type": "integer", "minimum": 1, "maximum": MAX_INT}  # what _int("page") accepts
 PAGING = {"page": (PAGE, "page number, from 1"),
           "per_page": (PAGE, "items per page (larger asks get the most a list gives)")}
-# A name the server strips and then matches (market.scenarios.NAME), minus the reserved ones.
-SCENARIO_NAME = {"type": "string", "pattern": r"^\s*[A-Za-z0-9][A-Za-z0-9 _.\-]{0,79}\s*$",
-                 "not": {"pattern": r"^\s*compare\s*$"}}
+# A name the server strips of blanks (market.scenarios.BLANKS: spelled out, since \s means other
+# characters to Python, to ECMA and to the validators) and then matches (market.scenarios.NAME),
+# minus the reserved ones (in any case).
+_BLANK = "[" + scenario_names.BLANKS.encode("unicode_escape").decode() + "]*"
+SCENARIO_NAME = {"type": "string",
+                 "pattern": "^" + _BLANK + scenario_names.NAME.pattern[1:-1] + _BLANK + "$",
+                 "not": {"pattern": "^" + _BLANK + "[cC][oO][mM][pP][aA][rR][eE]" + _BLANK + "$"}}
 NAMES = {"type": "string", "pattern": r"[^,\s]"}  # at least one name between the commas
 
 
 def doc(query: Mapping[str, tuple] | None = None, body: dict | Callable | None = None,
-        status: int = 200, also: tuple[int, ...] = (), media: str = "application/json"
-        ) -> Callable:
+        status: int = 200, also: tuple[int, ...] = (), media: str = "application/json",
+        errors: Mapping[int, str] | None = None) -> Callable:
     """Attach what OpenAPI says of a view: query arguments (name -> (type or schema,
     description[, required])), request body, success status (and `also` other successes),
-    and the success media type."""
+    the success media type, and the refusals worth naming (status -> when)."""
 
     def deco(view: Callable) -> Callable:
+        view.api_errors = dict(errors or {})  # type: ignore[attr-defined]
         view.api_query = dict(query or {})  # type: ignore[attr-defined]
         view.api_body = body  # type: ignore[attr-defined]
         view.api_status = status  # type: ignore[attr-defined]
@@ -473,9 +479,11 @@ def save_scenario():
     name = body.get("name")
     if not isinstance(name, str) or not name.strip():
         raise bad_request("name", "give the scenario a name")
-    description = body.get("description") or ""
+    description = body.get("description")
+    if description is None:
+        description = ""
     if not isinstance(description, str):
-        raise bad_request("description", "must be text")
+        raise bad_request("description", "must be text (or null)")
     values = _object(body, "values")
     _numbers("values", values)
     _checked("name", Scenario, name, {}, description)
@@ -528,20 +536,26 @@ RUN_FIELDS = ("id", "kind", "status", "progress", "params", "input_hash", "user"
               "finished_at", "error")
 
 
+def _or_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """null (or leaving the field out) means every default."""
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
 def run_body_schema() -> dict[str, Any]:
     """The body of POST /runs: one schema per run kind, every lever with its range
     (market.levers, the registry the CLI, the pages and the validation use too)."""
     scenario = {"anyOf": [scenario_values_schema(), {"type": "null"}]}
-    name = {"anyOf": [{"type": "string", "minLength": 1}, {"type": "null"}],
+    name = {"anyOf": [{"type": "string", "pattern": r"\S"}, {"type": "null"}],
             "description": "a saved scenario, run exactly as saved (scenario values, if "
                            "given too, override it)"}
-    fields = {"levers": None, "options": levers_registry.json_schema("equalisation"),
+    fields = {"levers": None, "options": _or_null(levers_registry.json_schema("equalisation")),
               "scenario": scenario, "scenario_name": name}
     variants = []
     for kind in analyses.RUN_KINDS:
         props: dict[str, Any] = {"kind": {"const": kind}}
         for f in analyses.RUN_FIELDS_BY_KIND[kind]:
-            props[f] = levers_registry.json_schema(kind) if f == "levers" else fields[f]
+            props[f] = (_or_null(levers_registry.json_schema(kind)) if f == "levers"
+                        else fields[f])
         variants.append({"type": "object", "title": kind, "required": ["kind"],
                          "additionalProperties": False, "properties": props})
     return {"required": True, "content": {"application/json": {"schema": {
@@ -550,7 +564,15 @@ def run_body_schema() -> dict[str, Any]:
 
 @bp.post("/runs")
 @requires("analyst")
-@doc(body=run_body_schema, status=202)
+@doc(body=run_body_schema, status=202, errors={
+    400: "a field of the wrong form: not in the schema, a value of the wrong type or outside "
+         "its range, text that is not a distribution (details.field names it)",
+    404: "no saved scenario of that scenario_name",
+    422: "well-formed levers the model refuses (details.field names it): a home-care "
+         "provider id the market does not have (remove_provider, capacity), a distribution "
+         "whose parameters are out of order or not positive (uniform:1,0, beta:0,2) or not "
+         "finite (1e400)",
+    429: "the user already has RUNS_PER_USER runs queued or running"})
 def start_run():
     """Start a run of any kind in the background; poll its URL for the result.
 
@@ -568,6 +590,9 @@ def start_run():
     try:
         payload = analyses.check_run(get_db(), kind, {k: v for k, v in body.items()
                                                       if k != "kind"})
+    except levers_registry.LeverRefused as exc:  # well-formed, refused by the domain: 422
+        status, code = domain_status(exc)
+        raise ApiError(status, code, str(exc), {"field": exc.field}) from None
     except levers_registry.LeverError as exc:
         raise bad_request(exc.field, exc.reason) from None
     run_id = tasks.submit(kind, payload, actor())
@@ -745,6 +770,10 @@ def openapi_document(app: Flask) -> dict[str, Any]:
             }
             if len(text.splitlines()) > 1:
                 op["description"] = text
+            for code, when in getattr(view, "api_errors", {}).items():
+                op["responses"][str(code)] = {
+                    "description": when, "content": {"application/json": {
+                        "schema": {"$ref": "#/components/schemas/Error"}}}}
             role = getattr(view, "required_role", None)
             if role:
                 op["x-required-role"] = role

@@ -77,7 +77,7 @@ def report_change(value: Any, unit: str = "") -> str:
 
 def _definition_fields(data: dict[str, Any], creating: bool) -> dict[str, Any]:
     """The fields of a definition from a JSON body, checked for shape (the domain checks the
-    rest); unknown fields are a 400."""
+    rest); unknown fields are a 400. null is a field left out (DEFINITION_BODY says so)."""
     allowed = {"name", *reports.EDITABLE} if creating else set(reports.EDITABLE) | {"name"}
     unknown = sorted(set(data) - allowed)
     if unknown:
@@ -188,15 +188,15 @@ DEFINITION_BODY = {
     "required": True, "content": {"application/json": {"schema": {
         "type": "object", "additionalProperties": False,
         "properties": {
-            "name": {"type": "string", "pattern": r"\S",
+            "name": {"type": ["string", "null"], "pattern": r"\S",
                      "not": {"pattern": r"^\s*([cC][oO][mM][pP][aA][rR][eE]|[rR][uU][nN][sS]|[nN][eE][wW])\s*$"}},
-            "description": {"type": "string"},
-            "scenarios": {"type": "array", "items": {"type": "string"},
+            "description": {"type": ["string", "null"]},
+            "scenarios": {"type": ["array", "null"], "items": {"type": "string"},
                           "description": "names of saved scenarios"},
-            "measures": {"type": "array", "items": {"type": "string",
-                                                    "enum": list(reports.MEASURES)}},
-            "cron": {"type": "string", "description": "crontab, e.g. '0 6 * * 1' "
-                                                      "(Europe/London)"},
+            "measures": {"type": ["array", "null"], "items": {"type": "string",
+                                                              "enum": list(reports.MEASURES)}},
+            "cron": {"type": ["string", "null"], "description": "crontab, e.g. '0 6 * * 1' "
+                                                                "(Europe/London)"},
             "enabled": {"type": "boolean"}}}}}}
 
 

@@ -1,0 +1,128 @@
+"""The API contract in-process: what the OpenAPI schema of a lever or a name admits is exactly
+what the server takes (issue 11, point 5).
+
+Each value is validated against the schema the API publishes with the validator schemathesis
+uses (jsonschema_rs, ECMA regular expressions, formats asserted) and given to the server's own
+check. A value the schema admits is taken, or refused as well-formed (LeverRefused: the API's
+documented 422); a value it does not admit is refused as malformed (LeverError: 400). The whole
+contract run against a served app is `.ci/contract.py`, a step of `.ci/run`.
+"""
+
+from __future__ import annotations
+
+import jsonschema_rs
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from market import levers as registry
+from market.errors import InvalidScenario
+from market.scenarios import Scenario
+from web.api import SCENARIO_NAME
+
+LEVERS = sorted({(op, lv.name): lv for op, lvs in registry.OPERATIONS.items()
+                 for lv in lvs}.items())
+
+
+def _valid(schema: dict, value: object) -> bool:
+    return jsonschema_rs.validator_for(schema, validate_formats=True).is_valid(value)
+
+
+def _verdict(lever: registry.Lever, value: object) -> str:
+    """'taken', 'refused' (well-formed, LeverRefused) or 'malformed' (LeverError)."""
+    try:
+        lever.check(value, strict=True)
+    except registry.LeverRefused:
+        return "refused"
+    except registry.LeverError:
+        return "malformed"
+    return "taken"
+
+
+NUMBERS = st.one_of(st.integers(-10**6, 10**6), st.floats(allow_nan=False,
+                                                          allow_infinity=False))
+TEXT = st.one_of(st.text(max_size=12), st.sampled_from(
+    ["", " ", "beta:2,3", "BETA : 2 , 3", "beta:2,3\n", "normal:1", "0.4", "fixed:0.4",
+     "2025-04-01", "2025-02-30", "20250401", "standard", "take_up", "auto", "yes", "1"]))
+VALUES = st.one_of(
+    st.none(), st.booleans(), NUMBERS, TEXT,
+    st.from_regex(registry.DISTRIBUTION_PATTERN, fullmatch=True),
+    st.lists(st.one_of(st.text(max_size=4), st.integers(), st.booleans()), max_size=3),
+    st.dictionaries(st.text(max_size=4), st.one_of(NUMBERS, st.text(max_size=3),
+                                                   st.booleans(), st.none()), max_size=3))
+
+
+@pytest.mark.parametrize("lever", [lv for _, lv in LEVERS], ids=[f"{op}.{n}" for (op, n), _ in
+                                                                  LEVERS])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(value=VALUES)
+def test_the_schema_of_a_lever_admits_exactly_what_the_api_takes(lever, value):
+    schema = lever.schema()
+    verdict = _verdict(lever, value)
+    if _valid(schema, value):
+        assert verdict in ("taken", "refused"), (schema, value)
+    else:
+        assert verdict == "malformed", (schema, value)
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.from_regex(registry.DISTRIBUTION_PATTERN, fullmatch=True))
+def test_a_distribution_of_the_published_form_is_read_or_refused_as_well_formed(text):
+    lever = registry.lever("montecarlo", "take_up_dist")
+    assert _valid(lever.schema(), text)
+    assert _verdict(lever, text) in ("taken", "refused")
+
+
+@pytest.mark.parametrize("text, verdict", [
+    ("beta:2,3", "taken"), ("BETA : 2 , 3", "taken"), ("beta:2,3,0.1,0.9", "taken"),
+    ("triangular:0.1,0.3,0.6", "taken"), ("uniform:0,1", "taken"), ("0.4", "taken"),
+    ("fixed:0.4", "taken"), (" beta:.5,2e0 ", "taken"),
+    # of the form, refused by the model: 422
+    ("beta:0,2", "refused"), ("beta:2,3,0.9,0.1", "refused"), ("uniform:1,0", "refused"),
+    ("triangular:0.1,0.6,0.3", "refused"), ("1e400", "refused"), ("uniform:0,1e999", "refused"),
+    # not of the form: 400
+    ("beta:2", "malformed"), ("beta:2,3,4", "malformed"), ("normal:1", "malformed"),
+    ("beta:2;3", "malformed"), ("beta:2,3\n", "malformed"), ("", "malformed"),
+    ("beta:2,3x", "malformed"), ("inf", "malformed"), ("nan", "malformed"),
+    ("1_000", "malformed"), ("beta:\u0662,3", "malformed"), (0.4, "malformed"),
+])
+def test_distribution_forms_by_hand(text, verdict):
+    lever = registry.lever("equalisation", "take_up_dist")
+    assert _verdict(lever, text) == verdict
+    assert _valid(lever.schema(), text) == (verdict != "malformed")
+
+
+def test_the_cli_and_forms_still_take_text_and_blanks():
+    # the non-strict reading (CLI options, page forms) is unchanged
+    cov = registry.check("coverage", {"max_minutes": "1,2", "add_sites": "yes",
+                                      "remove_provider": "a, b", "gaps": ""})
+    assert cov["max_minutes"] == 12 and cov["add_sites"] is True
+    assert cov["remove_provider"] == ["a", "b"] and cov["gaps"] == 25
+    eq = registry.check("equalisation", {"take_up_dist": " beta:2,5 ", "cost_change_dist": ""})
+    assert eq["take_up_dist"] == "beta:2,5" and eq["cost_change_dist"] is None
+    with pytest.raises(registry.LeverRefused):
+        registry.check("equalisation", {"take_up_dist": "beta:0,5"})
+    with pytest.raises(registry.LeverError) as info:
+        registry.check("coverage", {"max_minutes": "30"}, "levers.", strict=True)
+    assert info.value.field == "levers.max_minutes" and not isinstance(
+        info.value, registry.LeverRefused)
+
+
+BLANKS = st.sampled_from(list(" \t\n\r\f\v\x1c\x85\xa0\ufeff"))
+
+
+@settings(max_examples=400, deadline=None)
+@given(name=st.one_of(
+    st.text(max_size=90),
+    st.builds(lambda a, b, c: a + b + c, st.text(BLANKS, max_size=3),
+              st.from_regex(r"[A-Za-z0-9][A-Za-z0-9 _.\-]{0,85}", fullmatch=True),
+              st.text(BLANKS, max_size=3)),
+    st.builds(lambda a, b, c: a + b + c, st.text(BLANKS, max_size=2),
+              st.sampled_from(["compare", "Compare", "COMPARE"]), st.text(BLANKS, max_size=2))))
+def test_the_scenario_name_schema_admits_exactly_the_names_saved(name):
+    try:
+        saved = Scenario(name).name
+    except InvalidScenario:
+        saved = None
+    reserved = saved is not None and saved.lower() == "compare"
+    assert _valid(SCENARIO_NAME, name) == (saved is not None and not reserved), repr(name)
