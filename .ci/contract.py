@@ -35,7 +35,8 @@ class Queued:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--max-examples", type=int, default=20)
-    parser.add_argument("--max-time", type=int, default=300)
+    parser.add_argument("--max-time", type=int, default=0,
+                        help="schemathesis's time budget (it then fuzzes until spent); 0: none")
     opts, extra = parser.parse_known_args()
     with tempfile.TemporaryDirectory(prefix="caremarket-contract-") as folder:
         os.environ["CAREMARKET_INSTANCE"] = str(Path(folder) / "instance")
@@ -68,7 +69,7 @@ def main() -> int:
             return subprocess.call([
                 str(cli), "run", f"http://127.0.0.1:{port}/api/v1/openapi.json",
                 "--checks", "all", "--max-examples", str(opts.max_examples),
-                "--max-time", str(opts.max_time), "--workers", "2",
+                *(["--max-time", str(opts.max_time)] if opts.max_time else []), "--workers", "2",
                 "-H", f"Authorization: Bearer {token}", "--no-color", *extra])
         finally:
             server.close()

@@ -71,7 +71,14 @@ DISTRIBUTION_PATTERN = (
     r"^[ \t]*(?:" + "|".join([
         _form("beta", 2) + "(?:," + _NUM + "," + _NUM + ")?",
         _form("triangular", 3), _form("uniform", 2), _form("fixed", 1), _NUM]) + r")[ \t]*$")
-DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"  # YYYY-MM-DD only (fromisoformat takes more)
+# YYYY-MM-DD only (fromisoformat also takes 20250401 and 2025-W14-2), from year 1 (a schema's
+# `format: date` admits 0000, Python's dates start at 0001); the calendar is `format: date`.
+DATE_PATTERN = (r"^(?:[1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])"
+                r"-[0-9]{2}-[0-9]{2}$")
+# How a query argument spells a lever's value (what an OpenAPI client sends for the schema).
+_QUERY_TEXT = {"integer": r"-?(?:0|[1-9][0-9]*)",
+               "number": r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?",
+               "boolean": r"true|false"}
 
 
 @dataclass(frozen=True)
@@ -251,6 +258,25 @@ class Lever:
         if self.unit:
             out["x-unit"] = self.unit
         return out
+
+    def query_schema(self) -> dict[str, Any]:
+        """The lever's schema as a query argument: as `schema()`, without null (a query
+        argument is left out for the default); `from_query` reads exactly this."""
+        full = self.schema()
+        return {**full["anyOf"][0], **{k: v for k, v in full.items() if k != "anyOf"}}
+
+    def from_query(self, text: str, name: str | None = None) -> Any:
+        """A query argument's text as the JSON value it spells (`query_schema`), checked
+        strictly: '5' for an integer, 'true' or 'false' for a boolean, else the text."""
+        name = name or self.name
+        spelled = _QUERY_TEXT.get(self.kind)
+        if spelled is None:
+            return self.check(text, name, strict=True)
+        if not re.fullmatch(spelled, text):
+            raise LeverError(name, f"{shown(text)} is not {_JSON_TYPE[self.kind]}")
+        value: Any = (text == "true" if self.kind == "boolean"
+                      else int(text) if self.kind == "integer" else float(text))
+        return self.check(value, name, strict=True)
 
     def to_dict(self) -> dict[str, Any]:
         """The lever as data, for the pages and GET /api/v1/parameters."""
@@ -464,6 +490,18 @@ def check(operation: str, values: Mapping[str, Any] | None, prefix: str = "",
     for name, value in values.items():
         out[name] = known[name].check(value, prefix + name, strict)
     return out
+
+
+def from_query(operation: str, args: Mapping[str, str], prefix: str = "") -> dict[str, Any]:
+    """`check` for levers given as query arguments (a GET route): each text read as its
+    lever's `query_schema` states, strictly."""
+    known = {lv.name: lv for lv in OPERATIONS[operation]}
+    unknown = [k for k in args if k not in known]
+    if unknown:
+        raise LeverError(prefix + str(unknown[0]),
+                         f"not a lever of {operation} (levers: {', '.join(known)})")
+    return check(operation, {k: known[k].from_query(v, prefix + k) for k, v in args.items()},
+                 prefix, strict=True)
 
 
 def names(operation: str) -> Sequence[str]:

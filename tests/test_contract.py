@@ -126,3 +126,29 @@ def test_the_scenario_name_schema_admits_exactly_the_names_saved(name):
         saved = None
     reserved = saved is not None and saved.lower() == "compare"
     assert _valid(SCENARIO_NAME, name) == (saved is not None and not reserved), repr(name)
+
+
+@pytest.mark.parametrize("args, expected", [
+    ({"years": "2", "exclude_outliers": "true", "as_of": "2026-12-01"},
+     {"years": 2, "exclude_outliers": True, "as_of": "2026-12-01"}),
+    ({"exclude_outliers": "false"}, {"exclude_outliers": False}),
+])
+def test_query_levers_are_read_as_their_schema_spells_them(args, expected):
+    out = registry.from_query("fcoc", args)
+    assert {k: out[k] for k in expected} == expected
+
+
+@pytest.mark.parametrize("args, field", [
+    ({"years": "0"}, "years"), ({"years": "2.5"}, "years"), ({"years": ""}, "years"),
+    ({"years": "02"}, "years"), ({"exclude_outliers": "yes"}, "exclude_outliers"),
+    ({"exclude_outliers": ""}, "exclude_outliers"), ({"as_of": "2025-02-30"}, "as_of"),
+    ({"as_of": "2025-W14-2"}, "as_of"), ({"as_of": "0000-01-01"}, "as_of"),
+    ({"as_of": ""}, "as_of"), ({"colour": "red"}, "colour"),
+])
+def test_query_levers_not_as_the_schema_spells_them_are_refused(args, field):
+    with pytest.raises(registry.LeverError) as info:
+        registry.from_query("fcoc", args)
+    assert info.value.field == field and not isinstance(info.value, registry.LeverRefused)
+    schema = registry.lever("fcoc", field).query_schema() if field != "colour" else None
+    if schema and schema["type"] == "string":  # text arguments: the schema refuses it too
+        assert not _valid(schema, args[field])

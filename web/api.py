@@ -393,9 +393,10 @@ def zone(zone_id: str):
 @bp.get("/fees")
 @doc(query={"funder": ("string", "la or self_funder"), "service": ("string", "service"),
             "zone_id": ("string", "zone scope"), "provider_id": ("string", "provider scope"),
-            "as_of": ({"type": "string",
-                       "pattern": r"^(\s*[0-9]{4}-[0-9]{2}-[0-9]{2}\s*)?$"},
-                      "rates in force on this date (YYYY-MM-DD)"), **PAGING})
+            "as_of": ({"type": "string", "anyOf": [
+                {"const": ""},
+                {"format": "date", "pattern": levers_registry.DATE_PATTERN}]},
+                      "rates in force on this date (YYYY-MM-DD; empty: every rate)"), **PAGING})
 def fees():
     """List fee rates, filtered and paginated."""
     return json_response(queries.fees(get_db(), _args()))
@@ -414,13 +415,12 @@ def map_layers():
 
 
 @bp.get("/fcoc")
-@doc(query={lv.name: ({"boolean": "boolean", "integer": "integer"}.get(lv.kind, "string"),
-                      lv.help or lv.label) for lv in levers_registry.FCOC})
+@doc(query={lv.name: (lv.query_schema(), lv.help or lv.label) for lv in levers_registry.FCOC})
 def fair_cost_of_care():
     """The Fair Cost of Care summary: quartiles of the returns per service and care-home
     category, against the LA rates, with the cost of paying the median (docs/fcoc.md)."""
-    levers = {k: v for k, v in request.args.items()}
-    try:
+    try:  # each argument read exactly as its documented schema says (market.levers)
+        levers = levers_registry.from_query("fcoc", request.args.to_dict())
         return json_response(fair_cost.fcoc(get_db(), levers))
     except levers_registry.LeverError as exc:
         raise bad_request(exc.field, exc.reason) from None

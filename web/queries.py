@@ -6,6 +6,7 @@ The pages render the same dicts that the `/api/v1` routes return (one view, two 
 from __future__ import annotations
 
 import json
+import re
 from datetime import date
 from typing import Any
 
@@ -14,6 +15,7 @@ import sqlite_utils
 from caremarket import analyses, paging
 from caremarket.scenario_store import get_scenario
 from market.errors import UnknownEntity
+from market.levers import DATE_PATTERN
 
 PROVIDER_KINDS = {"homecare": "homecare_providers", "care_home": "care_homes"}
 SORTABLE = {"provider_id", "name", "capacity_hours", "beds", "occupancy", "self_funder_share",
@@ -130,9 +132,9 @@ def _date(field: str, value: Any) -> str:
     """A YYYY-MM-DD date argument, checked before it reaches a query (compared as text, a
     non-date would match every row); ValueError naming the argument otherwise."""
 
-    text = str(value).strip()
-    try:
-        parsed = date.fromisoformat(text) if len(text) == 10 else None
+    text = str(value)
+    try:  # exactly YYYY-MM-DD, as the API's schema states (format date)
+        parsed = date.fromisoformat(text) if re.fullmatch(DATE_PATTERN, text) else None
     except ValueError:
         parsed = None
     if parsed is None:
