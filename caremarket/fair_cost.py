@@ -112,7 +112,7 @@ def fcoc(db: sqlite_utils.Database, levers: dict[str, Any] | None = None) -> dic
     assumptions: list[str] = []
 
     def factors(year: int) -> tuple[float, float]:
-        pay, prices, notes = uprating(base, f"{year}-04-01")
+        pay, prices, notes = uprating(base, f"{year:04d}-04-01")
         assumptions.extend(n for n in notes if n not in assumptions)
         return pay, prices
     for group, service, g in _group_rows(summary):

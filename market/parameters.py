@@ -11,7 +11,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from market.errors import InvalidScenario, shown
+from market.errors import InvalidInput, InvalidScenario, shown
 
 
 @dataclass(frozen=True)
@@ -226,13 +226,22 @@ SERIES: dict[str, tuple[Dated, ...]] = {
 ASSUMED_CPI_RATE = 0.02
 
 
+class NoValueOn(InvalidInput, KeyError):
+    """A date before a dated series starts: a fact about the input the user can act on (the
+    API answers 422 with the message, not a 500); still a KeyError for older callers."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
 def value_at(name: str, on: str) -> Dated:
     """The dated value of `name` in force on `on` (ISO date): the latest on or before it.
-    KeyError when `on` is before the series starts."""
+    NoValueOn (a KeyError) when `on` is before the series starts."""
     series = SERIES[name]
     found = [d for d in series if d.effective_from <= on]
     if not found:
-        raise KeyError(f"{name}: no value on {on} (the series starts {series[0].effective_from})")
+        raise NoValueOn(f"{name}: no value on {on} (the series starts "
+                        f"{series[0].effective_from}); choose a later date")
     return found[-1]
 
 
@@ -243,7 +252,7 @@ def price_index(on: str, base: str) -> tuple[float, list[str]]:
     lo, hi, sign = (base, on, 1) if on >= base else (on, base, -1)
     ratio, assumed = 1.0, []
     for year in range(int(lo[:4]), int(hi[:4]) + 1):
-        april = f"{year}-04-01"
+        april = f"{year:04d}-04-01"
         if not (lo < april <= hi):
             continue
         rate = published.get(str(year))

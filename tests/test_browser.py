@@ -27,16 +27,21 @@ pytestmark = [
 
 
 @pytest.fixture(scope="module")
-def live_server(sample_db_file, tmp_path_factory):
-    """The app over a private sample store, served by waitress in a thread (runs in background
-    threads, as in production); yields its base URL."""
+def live_app(sample_db_file, tmp_path_factory):
+    """The app over a private sample store (served by `live_server`)."""
     from web import create_app
 
     path = web_store(sample_db_file, tmp_path_factory.mktemp("live") / "live.db")
-    app = create_app({"DATABASE": str(path), "SECRET_KEY": "browser-test",
-                      "SESSION_COOKIE_SECURE": False, "REMEMBER_COOKIE_SECURE": False,
-                      "SCHEDULER_ENABLED": False})
-    with served(app, threads=8) as url:
+    return create_app({"DATABASE": str(path), "SECRET_KEY": "browser-test",
+                       "SESSION_COOKIE_SECURE": False, "REMEMBER_COOKIE_SECURE": False,
+                       "SCHEDULER_ENABLED": False})
+
+
+@pytest.fixture(scope="module")
+def live_server(live_app):
+    """The app served by waitress in a thread (runs in background threads, as in
+    production); yields its base URL."""
+    with served(live_app, threads=8) as url:
         yield url
 
 
@@ -204,10 +209,38 @@ def test_a_report_page_csv_and_xlsx_agree(page, tmp_path):
     shot(page, "07-report-print")
 
 
-def test_no_page_breaks_the_content_security_policy(page):
+def _page_paths(app, page) -> list[str]:
+    """Every page of the app: each GET route outside /api and /static (downloads and the
+    logout aside), its path arguments filled from the sample store. A route with an argument
+    not known here fails the test, so a new page cannot escape it."""
+    api = page.request
+    report = api.get("/api/v1/reports").json()["items"][0]["name"]
+    runs = [r["id"] for r in api.get(f"/api/v1/reports/{report}/runs").json()["items"]]
+    values = {
+        "provider_id": api.get("/api/v1/providers?per_page=1").json()["items"][0]["provider_id"],
+        "zone_id": api.get("/api/v1/zones?per_page=1").json()["items"][0]["zone_id"],
+        "name": report, "run_id": runs[0],
+    }
+    queries = {"/reports/compare": f"?a={runs[-1]}&b={runs[0]}"}
+    paths = []
+    for rule in app.url_map.iter_rules():
+        if ("GET" not in (rule.methods or ()) or rule.rule.startswith(("/api", "/static"))
+                or rule.rule.endswith((".csv", ".xlsx")) or rule.endpoint.endswith("logout")):
+            continue
+        missing = sorted(set(rule.arguments) - set(values))
+        assert not missing, f"no sample value for {missing} of {rule.rule}: add one here"
+        with app.test_request_context():
+            from flask import url_for
+
+            path = url_for(rule.endpoint, **{a: values[a] for a in rule.arguments})
+        paths.append(path + queries.get(rule.rule, ""))
+    return sorted(paths)
+
+
+def test_no_page_breaks_the_content_security_policy(page, live_app):
     """Every page under the CSP (no inline script or style): no violation is reported, on the
     console or as a securitypolicyviolation event, and the header is there without
-    'unsafe-inline'."""
+    'unsafe-inline'. The pages are every GET route of the app (`_page_paths`)."""
     violations: list[str] = []
     page.on("console", lambda msg: violations.append(msg.text)
             if "Content Security Policy" in msg.text else None)
@@ -215,13 +248,15 @@ def test_no_page_breaks_the_content_security_policy(page):
     page.add_init_script("document.addEventListener('securitypolicyviolation', e => "
                          "console.error('Content Security Policy violation: ' + "
                          "e.violatedDirective + ' ' + e.blockedURI));")
-    pid = page.request.get("/api/v1/providers?per_page=1").json()["items"][0]["provider_id"]
-    for path in ("/", "/providers", f"/providers/{pid}", "/map", "/coverage", "/equalisation",
-                 "/data", "/reports", "/account/tokens", "/admin/users", "/login"):
+    paths = _page_paths(live_app, page)
+    assert {"/", "/providers", "/map", "/coverage", "/equalisation", "/data", "/reports",
+            "/account/tokens", "/admin/users", "/login", "/fcoc", "/reports/new"} <= set(paths)
+    for path in paths:
         resp = page.goto(path)
         assert resp is not None and resp.status == 200, path
         csp = resp.headers["content-security-policy"]
         assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+        assert "style-src 'self'" in csp and "object-src 'none'" in csp
         page.wait_for_load_state("networkidle")
-    assert violations == [], violations
+        assert violations == [], (path, violations)
     assert page.js_errors == []  # type: ignore[attr-defined]

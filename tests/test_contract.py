@@ -152,3 +152,13 @@ def test_query_levers_not_as_the_schema_spells_them_are_refused(args, field):
     schema = registry.lever("fcoc", field).query_schema() if field != "colour" else None
     if schema and schema["type"] == "string":  # text arguments: the schema refuses it too
         assert not _valid(schema, args[field])
+
+
+def test_an_fcoc_date_before_the_pay_series_starts_is_a_422_not_a_500(client, api_token):
+    from tests.conftest import bearer
+
+    for query in ("returns_date=2000-04-01", "as_of=1711-04-01"):
+        resp = client.get(f"/api/v1/fcoc?{query}", headers=bearer(api_token("viewer")))
+        assert resp.status_code == 422, query
+        err = resp.get_json()["error"]
+        assert err["code"] == "invalid_input" and "series starts 2022-04-01" in err["message"]
