@@ -2,12 +2,16 @@
 
 Builds the sample market in a temporary folder, serves the app with waitress (the production
 server) on a free loopback port, and runs `schemathesis run` on /api/v1/openapi.json with an
-admin's API token, `--checks all`, a bounded number of examples per operation and a time limit.
-Background runs are queued but not carried out (the contract is about the API's answers, not
-about computing random models on the CI machine). Exits with schemathesis's status: zero only
-when no check failed.
+admin's API token, `--checks all` (settings in schemathesis.toml), a bounded number of examples
+per operation (`--max-examples`) and a time limit (`--timeout`: past it the run is stopped and
+counted failed). Background runs are queued but not carried out (the contract is about the
+API's answers, not about computing random models on the CI machine). Exits with schemathesis's
+status: zero only when no check failed. A step of `.ci/run` (docs/web.md, "The API contract").
 
-    .venv/bin/python .ci/contract.py [--max-examples 20] [--max-time 300]
+    .venv/bin/python .ci/contract.py [--max-examples 20] [--timeout 300] [schemathesis options]
+
+`--max-time S` hands schemathesis a time budget instead, which it then spends in full (its
+fuzzing repeats until the budget is gone): for longer runs by hand, not for CI.
 """
 
 from __future__ import annotations
@@ -37,6 +41,8 @@ def main() -> int:
     parser.add_argument("--max-examples", type=int, default=20)
     parser.add_argument("--max-time", type=int, default=0,
                         help="schemathesis's time budget (it then fuzzes until spent); 0: none")
+    parser.add_argument("--timeout", type=int, default=300,
+                        help="stop the run and fail after this many seconds")
     opts, extra = parser.parse_known_args()
     with tempfile.TemporaryDirectory(prefix="caremarket-contract-") as folder:
         os.environ["CAREMARKET_INSTANCE"] = str(Path(folder) / "instance")
@@ -66,11 +72,17 @@ def main() -> int:
         threading.Thread(target=server.run, daemon=True).start()
         try:
             cli = Path(sys.executable).with_name("schemathesis")
-            return subprocess.call([
-                str(cli), "run", f"http://127.0.0.1:{port}/api/v1/openapi.json",
-                "--checks", "all", "--max-examples", str(opts.max_examples),
-                *(["--max-time", str(opts.max_time)] if opts.max_time else []), "--workers", "2",
-                "-H", f"Authorization: Bearer {token}", "--no-color", *extra])
+            try:
+                return subprocess.run([
+                    str(cli), "run", f"http://127.0.0.1:{port}/api/v1/openapi.json",
+                    "--checks", "all", "--max-examples", str(opts.max_examples),
+                    *(["--max-time", str(opts.max_time)] if opts.max_time else []),
+                    "--workers", "2", "-H", f"Authorization: Bearer {token}", "--no-color",
+                    *extra], timeout=opts.timeout).returncode
+            except subprocess.TimeoutExpired:
+                print(f"contract run: stopped after its time limit of {opts.timeout} s "
+                      "(counted failed)", file=sys.stderr)
+                return 1
         finally:
             server.close()
 
