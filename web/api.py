@@ -39,6 +39,7 @@ from caremarket import (
 )
 from caremarket.runs import get_run
 from market import levers as levers_registry
+from market import scenarios as scenario_names
 from market.errors import (
     CareMarketError,
     ImportRejected,
@@ -48,7 +49,6 @@ from market.errors import (
     UnknownEntity,
 )
 from market.parameters import defaults
-from market import scenarios as scenario_names
 from market.scenarios import Scenario
 from web import queries, tasks, uploads
 from web.auth import actor, csrf_error, requires
