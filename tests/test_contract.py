@@ -162,3 +162,22 @@ def test_an_fcoc_date_before_the_pay_series_starts_is_a_422_not_a_500(client, ap
         assert resp.status_code == 422, query
         err = resp.get_json()["error"]
         assert err["code"] == "invalid_input" and "series starts 2022-04-01" in err["message"]
+
+
+def test_integers_and_booleans_in_a_query_are_taken_only_as_their_schema_spells_them(
+        client, api_token):
+    from tests.conftest import bearer
+
+    headers = bearer(api_token("analyst"))
+    for path, field in (("/api/v1/runs?per_page=%205", "per_page"),
+                        ("/api/v1/runs?page=1_0", "page"),
+                        ("/api/v1/providers?per_page=5.0", "per_page"),
+                        ("/api/v1/reports/compare?a=%201&b=2", "a"),
+                        ("/api/v1/reports/compare?a=1&b=", "b")):
+        resp = client.get(path, headers=headers)
+        assert resp.status_code == 400, path
+        assert resp.get_json()["error"]["message"].startswith(field + ":"), path
+    assert client.get("/api/v1/runs?per_page=5", headers=headers).status_code == 200
+    imported = client.get("/api/v1/imports", headers=headers).get_json()["items"][0]["id"]
+    resp = client.post(f"/api/v1/imports/{imported}/revert?cascade=yes", headers=headers)
+    assert resp.status_code == 400 and "cascade" in resp.get_json()["error"]["message"]

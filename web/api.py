@@ -213,11 +213,21 @@ def init_app(app: Flask) -> None:
 MAX_INT = 1_000_000_000  # no page or count here needs more; SQLite's integers end at 2**63
 
 
-def _int(field: str, value: Any, minimum: int = 1) -> int:
+INTEGER_TEXT = re.compile(r"-?[0-9]+")  # how a query spells an integer ('5', not ' 5' or '1_0')
+
+
+def whole_number(field: str, value: Any) -> int:
+    """A query argument that must be an integer as its schema spells it; a 400 otherwise."""
+    if isinstance(value, str) and not INTEGER_TEXT.fullmatch(value):
+        raise bad_request(field, f"{value[:40]!r} is not a whole number")
     try:
-        n = int(value)
+        return int(value)
     except (TypeError, ValueError):
         raise bad_request(field, f"{value!r} is not a whole number") from None
+
+
+def _int(field: str, value: Any, minimum: int = 1) -> int:
+    n = whole_number(field, value)
     if n < minimum:
         raise bad_request(field, f"must be at least {minimum}")
     if n > MAX_INT:
@@ -684,9 +694,11 @@ def revert_import(import_id: int):
     """Restore the store as it was before import `import_id`, in one transaction; 409 naming
     the later imports (details.later) when they changed the same rows, unless cascade."""
     body = request.get_json(silent=True) if request.is_json else None
-    raw = (body or {}).get("cascade", request.args.get("cascade", "false"))
-    try:
-        cascade = levers_registry.Lever("cascade", "boolean", "cascade").check(raw)
+    lever = levers_registry.Lever("cascade", "boolean", "cascade", default=False)
+    try:  # as documented: true or false (a JSON boolean in a body, the text in the query)
+        cascade = (lever.check(body.get("cascade"), strict=True) if isinstance(body, dict)
+                   and "cascade" in body else lever.from_query(request.args["cascade"])
+                   if "cascade" in request.args else False)
     except levers_registry.LeverError as exc:
         raise bad_request("cascade", exc.reason) from None
     try:

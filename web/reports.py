@@ -34,7 +34,16 @@ from caremarket.scenario_store import list_scenarios
 from caremarket.store import open_store
 from market.errors import UnknownEntity
 from web import scheduler, tasks
-from web.api import PAGING, ApiError, _args, bad_request, doc, json_response, paginate_list
+from web.api import (
+    INTEGER_TEXT,
+    PAGING,
+    ApiError,
+    _args,
+    bad_request,
+    doc,
+    json_response,
+    paginate_list,
+)
 from web.auth import actor, requires
 from web.db import get_db
 
@@ -171,10 +180,10 @@ def _page_args() -> tuple[int, int]:
 def _compare_ids() -> tuple[int, int]:
     ids = []
     for key in ("a", "b"):
-        try:
-            ids.append(int(request.args.get(key, "")))
-        except ValueError:
-            raise bad_request(key, "give the ids of two report runs: ?a=OLDER&b=NEWER") from None
+        text = request.args.get(key, "")
+        if not INTEGER_TEXT.fullmatch(text):
+            raise bad_request(key, "give the ids of two report runs: ?a=OLDER&b=NEWER")
+        ids.append(int(text))
     return ids[0], ids[1]
 
 
