@@ -8,7 +8,7 @@ counted failed). Background runs are queued but not carried out (the contract is
 API's answers, not about computing random models on the CI machine). Exits with schemathesis's
 status: zero only when no check failed. A step of `.ci/run` (docs/web.md, "The API contract").
 
-    .venv/bin/python .ci/contract.py [--max-examples 20] [--timeout 300] [schemathesis options]
+    .venv/bin/python .ci/contract.py [--max-examples 20] [--timeout 420] [schemathesis options]
 
 `--max-time S` hands schemathesis a time budget instead, which it then spends in full (its
 fuzzing repeats until the budget is gone): for longer runs by hand, not for CI.
@@ -41,7 +41,7 @@ def main() -> int:
     parser.add_argument("--max-examples", type=int, default=20)
     parser.add_argument("--max-time", type=int, default=0,
                         help="schemathesis's time budget (it then fuzzes until spent); 0: none")
-    parser.add_argument("--timeout", type=int, default=300,
+    parser.add_argument("--timeout", type=int, default=420,
                         help="stop the run and fail after this many seconds")
     opts, extra = parser.parse_known_args()
     with tempfile.TemporaryDirectory(prefix="caremarket-contract-") as folder:
