@@ -187,7 +187,11 @@ class Lever:
             if not isinstance(value, (str, int, float)) or isinstance(value, bool):
                 raise LeverError(name, f"{shown(value)} is not a distribution")
             if isinstance(value, str) and not re.fullmatch(DISTRIBUTION_PATTERN, value):
-                raise LeverError(name, f"{shown(value)} is not a distribution ({self.help})")
+                try:  # the parser's own reason when it has one (unknown distribution 'gamma')
+                    Distribution.parse(value)
+                except InvalidScenario as exc:
+                    raise LeverError(name, str(exc)) from None
+                raise LeverError(name, f"{shown(value)} is not of the form {self.help}")
             try:
                 Distribution.parse(value if isinstance(value, str) else float(value))
             except InvalidScenario as exc:

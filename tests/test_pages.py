@@ -372,7 +372,7 @@ def test_the_equalisation_page_shows_a_run_as_stored(client, store):
 def test_a_run_without_sweep_monte_carlo_or_home_care_still_renders(client):
     csrf = login(client, "analyst")
     api = start_run(client, csrf, {"kind": "equalisation", "scenario": {"cost_change": 0.1},
-                                   "options": {"montecarlo_draws": 0, "sweep_parameter": "",
+                                   "options": {"montecarlo_draws": 0, "sweep_parameter": None,
                                                "homecare": False}})
     html = client.get(f"/equalisation?run={api['id']}").get_data(as_text=True)
     assert 'id="sweep-chart"' not in html and 'id="mc-chart"' not in html
