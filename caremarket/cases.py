@@ -28,7 +28,8 @@ def load_sample(db: sqlite_utils.Database, seed: int = 42, user: str = "sample",
     with tempfile.TemporaryDirectory(prefix="caremarket-sample-") as tmp:
         paths = write_sample(tmp, seed)
         summaries = [import_file(db, kind, paths[kind], user=user,
-                                 display_name=f"sample/{kind}.csv") for kind in ORDER]
+                                 display_name=f"sample/{paths[kind].name}")
+                     for kind in ORDER]
     if report:
         add_sample_report(db, user)
     return summaries
