@@ -88,6 +88,7 @@ def _read_gpkg(path: Path, name: str) -> Features:
         con = sqlite3.connect(uri, uri=True)
     except sqlite3.Error as exc:
         raise _reject(f"not a readable GeoPackage: {exc}", name) from None
+    con.text_factory = lambda b: b.decode("utf-8", "replace")
     try:
         layers = con.execute(
             "select c.table_name, g.column_name, c.srs_id, s.organization, "
@@ -120,8 +121,11 @@ def _read_gpkg(path: Path, name: str) -> Features:
             if blob is None:
                 bad[i] = "the feature has no geometry"
                 continue
+            if not isinstance(blob, bytes):
+                bad[i] = "the geometry is not a GeoPackage geometry (not binary)"
+                continue
             try:
-                wkb = _gpkg_wkb(bytes(blob))
+                wkb = _gpkg_wkb(blob)
                 geoms[i] = None if wkb is None else shapely.from_wkb(wkb)
             except (ValueError, struct.error, shapely.errors.GEOSException) as exc:
                 bad[i] = f"unreadable geometry ({exc})"

@@ -132,6 +132,10 @@
     el.dataset.polygons = String(drawn.size);
   }
 
+  // a zone's popup replaces its hover tooltip while it is open
+  map.on("popupopen", () => el.classList.add("popup-open"));
+  map.on("popupclose", () => el.classList.remove("popup-open"));
+
   providers.homes.addTo(map);
   providers.agencies.addTo(map);
   L.control.layers(null, {
