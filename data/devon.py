@@ -181,10 +181,11 @@ def write_devon(source: str | Path, outdir: str | Path) -> dict[str, Path]:
     and the boundaries as published)."""
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
+    frames = build(source)
     paths = {"boundaries": Path(source) / FILES["boundaries"]}
     if not paths["boundaries"].exists():
         raise InvalidInput(f"{paths['boundaries']}: missing (the Devon case needs it)")
-    for kind, frame in build(source).items():
+    for kind, frame in frames.items():
         path = outdir / f"devon_{kind.replace('-', '_')}.csv"
         frame.to_csv(path, index=False)
         paths[kind] = path

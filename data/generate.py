@@ -273,8 +273,8 @@ def sample_boundaries(zones: pd.DataFrame) -> dict:
         for zid, cell in zip(zones["zone_id"], cells, strict=True)]}
 
 
-ORDER = ("zones", "boundaries", "homecare-providers", "care-homes", "sites", "fees", "self-funders",
-         "homecare-returns", "care-home-returns")
+ORDER = ("zones", "homecare-providers", "care-homes", "sites", "fees", "self-funders",
+         "homecare-returns", "care-home-returns", "boundaries")
 
 
 def write_sample(outdir: str | Path, seed: int = 42) -> dict[str, Path]:
