@@ -172,7 +172,6 @@ def care_homes(source: str | Path, zone_ids: set[str]) -> pd.DataFrame:
         "cost_per_resident_week": (total - CAPITAL_PER_BED_WEEK / occupancy).round(2),
         "capital_cost_per_bed_week": CAPITAL_PER_BED_WEEK,
         "group_id": cqc["provider_id"], "group_name": cqc["provider_name"].str.strip(),
-        "la_name": cqc["local_authority"],
     })
 
 

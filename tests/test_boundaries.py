@@ -317,6 +317,20 @@ def test_reach_lists_the_zones_no_agency_reaches_by_hand(reach_store):
     assert analyses.reach(reach_store, {"max_minutes": 60})["totals"]["demand_hours"] == 0
 
 
+def test_the_cli_prints_the_same_reach(reach_store, runner, db_path):
+    from caremarket.cli import cli
+
+    r = runner.invoke(cli, ["--db", str(db_path), "reach", "--max-minutes", "20", "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout) == json.loads(json.dumps(
+        analyses.reach(reach_store, {"max_minutes": 20})))
+    r = runner.invoke(cli, ["--db", str(db_path), "reach", "--max-minutes", "20"])
+    assert "2 of 3 zones have no agency within 20 minutes" in r.output
+    assert "Z2  Two  50.0 h/week  nearest Agency A 25 min" in r.output
+    r = runner.invoke(cli, ["--db", str(db_path), "reach", "--max-minutes", "-1"])
+    assert r.exit_code == 1 and "outside its range" in r.output
+
+
 @settings(max_examples=20, deadline=None)
 @given(st.floats(0, 120), st.floats(0, 120))
 def test_a_longer_reach_never_leaves_more_zones_out(sample_db_file, a, b):
