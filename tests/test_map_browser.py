@@ -110,6 +110,17 @@ def _check_map(pg, zones: int, name: str) -> None:
     assert lbox["x"] >= box["x"] + box["width"] - 1 or lbox["y"] >= box["y"] + box["height"] - 1
     assert box["width"] > 0.7 * pg.viewport_size["width"]  # the map uses the page's width
     _shot(pg, f"{name}-1400")
+    # the providers are layers switched off and on beside the map
+    homes = pg.locator("#map .mk-home").count()
+    assert homes > 0
+    pg.uncheck("#layer-homes")
+    assert pg.locator("#map .mk-home").count() == 0
+    pg.check("#layer-sites")
+    assert pg.locator("#map .mk-site").count() == int(pg.evaluate(
+        "JSON.parse(document.getElementById('map-data').textContent).layers.sites.length"))
+    pg.check("#layer-homes")
+    pg.uncheck("#layer-sites")
+    assert pg.locator("#map .mk-home").count() == homes
     # a click on the map opens the zone's popup, whose link is the zone page
     m.click(position={"x": box["width"] / 2, "y": box["height"] / 2})
     link = pg.locator(".leaflet-popup a.zone-link")

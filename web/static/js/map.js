@@ -65,7 +65,7 @@
   }
 
   function legendBox(title, scale) {
-    const box = document.getElementById("map-legend");
+    const box = document.getElementById("map-classes");
     let html = "<h3>" + CM.esc(title) + "</h3><ul>";
     scale.items.forEach((it) => {
       html += '<li><i data-colour="' + CM.esc(it.colour) + '"></i>' + CM.esc(it.label) + "</li>";
@@ -73,10 +73,6 @@
     if (scale.zero) html += '<li><i data-colour="' + CM.esc(scale.zero) + '"></i>' + CM.esc(scale.zeroLabel || "zero") + "</li>";
     html += '<li><i data-colour="' + NONE + '" class="hollow"></i>no value</li>';
     if (uncertain.size) html += '<li><i data-colour="' + NONE + '" class="dashed"></i>reach uncertain</li>';
-    html += "</ul><ul>";
-    html += '<li><i class="outline-key"></i>county outline</li>';
-    CM.PROVIDER_LEGEND.forEach((row) => (html += "<li>" + row.replace("home-care agency", "home-care agency or base") + "</li>"));
-    html += '<li><i class="sq legend-site"></i>candidate site</li>';
     html += "</ul>";
     box.innerHTML = html;
     // colours set through the DOM, not style= attributes (the CSP refuses inline styles)
@@ -136,13 +132,14 @@
   map.on("popupopen", () => el.classList.add("popup-open"));
   map.on("popupclose", () => el.classList.remove("popup-open"));
 
-  providers.homes.addTo(map);
-  providers.agencies.addTo(map);
-  L.control.layers(null, {
-    "Care homes": providers.homes,
-    "Home-care agencies and bases": providers.agencies,
-    "Candidate sites": providers.sites,
-  }, { collapsed: window.innerWidth < 700, position: "topright" }).addTo(map);
+  // the provider layers, switched on and off by the check boxes beside the map
+  [["layer-homes", providers.homes], ["layer-agencies", providers.agencies], ["layer-sites", providers.sites]].forEach(([id, layer]) => {
+    const box = document.getElementById(id);
+    if (!box) return;
+    const apply = () => (box.checked ? layer.addTo(map) : map.removeLayer(layer));
+    box.addEventListener("change", apply);
+    apply();
+  });
   CM.fit(map, zones.filter((z) => CM.finite(z.lat)).map((z) => [z.lat, z.lon]));
 
   const select = document.getElementById("measure");
