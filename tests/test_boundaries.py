@@ -317,6 +317,15 @@ def test_reach_lists_the_zones_no_agency_reaches_by_hand(reach_store):
     assert analyses.reach(reach_store, {"max_minutes": 60})["totals"]["demand_hours"] == 0
 
 
+def test_reach_names_the_zones_the_coverage_run_cannot_reach(sample_db):
+    """The reach view and coverage read the same minutes: at 30 minutes the zones coverage
+    leaves unreached (no cost, all demand unmet) are the zones reach lists."""
+    cov = analyses.coverage(sample_db, {"max_minutes": 30, "solver": "highs"})
+    unreached = {z["zone_id"] for z in cov["zones_map"] if z["reached"] is False}
+    listed = {z["zone_id"] for z in analyses.reach(sample_db, {"max_minutes": 30})["zones"]}
+    assert unreached and listed == unreached
+
+
 def test_the_cli_prints_the_same_reach(reach_store, runner, db_path):
     from caremarket.cli import cli
 
@@ -357,6 +366,17 @@ def test_the_api_answers_the_reach_and_the_boundaries(client, store):
     assert len(outline["features"]) == 1
     page = client.get("/map?max_minutes=30").get_data(as_text=True)
     assert page.count('data-zone-id="') == body["totals"]["zones"]
+
+
+def test_the_map_names_the_zones_a_coverage_run_left_without_an_agency(client, store):
+    from tests.test_pages import embedded_json, start_run
+
+    csrf = login(client, "analyst")
+    run = start_run(client, csrf, {"kind": "coverage", "levers": {"max_minutes": 30}})
+    data = embedded_json(client.get("/map?measure=gap").get_data(as_text=True), "map-data")
+    unreached = {z["zone_id"] for z in run["result"]["zones_map"] if z["reached"] is False}
+    assert set(data["coverage_unreached"]) == unreached and data["coverage_minutes"] == 30
+    assert all(data["measures"]["gap"][z] is None for z in unreached)
 
 
 def test_the_boundaries_and_reach_routes_need_a_login(client):

@@ -224,6 +224,10 @@ def map_page(db, args: Mapping[str, Any]) -> dict[str, Any]:
     if shares:
         measures["self_funder_share"] = shares
     uncertain = sorted(z["zone_id"] for z in zones_map if z.get("reach_uncertain"))
+    # zones the coverage run's agencies do not reach: its figures are blank there for that reason
+    unreached = sorted(z["zone_id"] for z in zones_map if z.get("reached") is False)
+    cov_minutes = ((cov["result"].get("levers") or {}).get("max_minutes")
+                   or ParameterSet()["max_travel_minutes"]) if zones_map else None
     reach, reach_error = None, None
     wanted = {"max_minutes": args["max_minutes"]} if args.get("max_minutes") else {}
     try:
@@ -241,7 +245,8 @@ def map_page(db, args: Mapping[str, Any]) -> dict[str, Any]:
         {"key": k, "label": label, "source": src, "available": k in measures}
         for k, (label, src) in MAP_MORE_MEASURES.items()]
     view.update(reach=reach, reach_error=reach_error, reach_lever=levers_registry.REACH[0],
-                uncertain=uncertain, boundaries=db["zone_boundaries"].count
+                uncertain=uncertain, coverage_unreached=unreached,
+                coverage_minutes=cov_minutes, boundaries=db["zone_boundaries"].count
                 if "zone_boundaries" in db.table_names() else 0)
     return view
 

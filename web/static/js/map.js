@@ -12,6 +12,9 @@
   const byId = {};
   zones.forEach((z) => (byId[z.zone_id] = z));
   const uncertain = new Set(data.uncertain || []);
+  const unreached = new Set(data.coverage_unreached || []);
+  const sourceOf = (key) => (data.available.find((m) => m.key === key) || {}).source;
+  const noAgency = () => "no agency within " + CM.num(data.coverage_minutes) + " minutes in the coverage run";
   const FORMATS = {
     demand_hours: (v) => CM.num(v, 1) + " contact hours a week",
     unmet_hours: (v) => CM.num(v, 1) + " hours a week unmet",
@@ -54,7 +57,8 @@
   function describe(key, z, v) {
     const name = "<strong>" + CM.esc(z.name || z.zone_id) + "</strong> (" + CM.esc(z.zone_id) +
       (z.rurality ? ", " + CM.esc(z.rurality) : "") + ")";
-    const value = CM.finite(v) ? FORMATS[key](v) : key === "beds_at_risk" ? "no care homes" : "no value";
+    const value = CM.finite(v) ? FORMATS[key](v) : key === "beds_at_risk" ? "no care homes"
+      : sourceOf(key) === "coverage" && unreached.has(z.zone_id) ? noAgency() : "no value";
     const flag = uncertain.has(z.zone_id) ? "<br>reach uncertain" : "";
     return name + "<br>" + value + flag;
   }
@@ -64,14 +68,15 @@
       '">Open the zone page</a>';
   }
 
-  function legendBox(title, scale) {
+  function legendBox(title, scale, key) {
     const box = document.getElementById("map-classes");
     let html = "<h3>" + CM.esc(title) + "</h3><ul>";
     scale.items.forEach((it) => {
       html += '<li><i data-colour="' + CM.esc(it.colour) + '"></i>' + CM.esc(it.label) + "</li>";
     });
     if (scale.zero) html += '<li><i data-colour="' + CM.esc(scale.zero) + '"></i>' + CM.esc(scale.zeroLabel || "zero") + "</li>";
-    html += '<li><i data-colour="' + NONE + '" class="hollow"></i>no value</li>';
+    const none = sourceOf(key) === "coverage" && unreached.size ? "no value: " + noAgency() + " (" + CM.num(unreached.size) + " zones)" : "no value";
+    html += '<li><i data-colour="' + NONE + '" class="hollow"></i>' + CM.esc(none) + "</li>";
     if (uncertain.size) html += '<li><i data-colour="' + NONE + '" class="dashed"></i>reach uncertain</li>';
     html += "</ul>";
     box.innerHTML = html;
@@ -122,7 +127,7 @@
     zoneLayer.addTo(map);
     zoneLayer.bringToBack();
     if (outlineLayer) outlineLayer.bringToFront();
-    legendBox(info ? info.label.replace("the minutes chosen", CM.num(data.reach_minutes) + " minutes") : key, scale);
+    legendBox(info ? info.label.replace("the minutes chosen", CM.num(data.reach_minutes) + " minutes") : key, scale, key);
     document.getElementById("measure-source").textContent = info ? SOURCES[info.source] : "";
     el.dataset.measure = key;
     el.dataset.polygons = String(drawn.size);
