@@ -385,7 +385,7 @@ def test_the_boundaries_and_reach_routes_need_a_login(client):
         assert client.get(path).status_code == 401, path
 
 
-def test_an_import_through_the_api_takes_a_geopackage(client, store, analyst):
+def test_an_import_through_the_api_takes_a_geopackage(client, store, analyst, tmp_path):
     """The upload path keeps no suffix it does not know: the kind reads the file's content."""
     import io
 
@@ -394,6 +394,17 @@ def test_an_import_through_the_api_takes_a_geopackage(client, store, analyst):
         "kind": "boundaries", "file": (io.BytesIO(data), "LSOA.gpkg")})
     assert resp.status_code == 422  # the sample store's zones are not Devon's LSOAs
     assert "no column of the file holds zone codes" in resp.get_data(as_text=True)
+    # the sample's own GeoJSON, uploaded again: accepted, every zone upserted, nothing doubled
+    from data.generate import write_sample
+
+    path = write_sample(tmp_path / "sample")["boundaries"]
+    resp = client.post("/api/v1/imports", headers=analyst, data={
+        "kind": "boundaries", "file": (io.BytesIO(path.read_bytes()), "zones.geojson")})
+    assert resp.status_code == 201, resp.get_data(as_text=True)
+    body = resp.get_json()
+    assert body["by_type"] == {"zone_boundaries": 320}
+    assert any("same content as import" in n for n in body["notes"])
+    assert store["zone_boundaries"].count == 320
 
 
 def test_rejections_are_import_rejected_never_a_traceback(three_zones, tmp_path):
