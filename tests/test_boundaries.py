@@ -379,6 +379,27 @@ def test_the_map_names_the_zones_a_coverage_run_left_without_an_agency(client, s
     assert all(data["measures"]["gap"][z] is None for z in unreached)
 
 
+def test_the_map_marks_zones_whose_reach_is_uncertain_when_the_run_says_so(client, store):
+    """The travel band's per-zone `reach_uncertain` flag (when a coverage result carries it)
+    is drawn as a dashed edge: the page hands the flagged zones to the map."""
+    from tests.test_pages import embedded_json, start_run
+
+    csrf = login(client, "analyst")
+    run = start_run(client, csrf, {"kind": "coverage", "levers": {"max_minutes": 30}})
+    assert embedded_json(client.get("/map").get_data(as_text=True), "map-data")["uncertain"] \
+        == []
+    result = json.loads(store.execute("select result from runs where id = ?",
+                                      [run["id"]]).fetchone()[0])
+    for z in result["zones_map"][:3]:
+        z["reach_uncertain"] = True
+    with store.atomic():
+        store.execute("update runs set result = ? where id = ?", [json.dumps(result), run["id"]])
+    html = client.get("/map").get_data(as_text=True)
+    assert embedded_json(html, "map-data")["uncertain"] == sorted(
+        z["zone_id"] for z in result["zones_map"][:3])
+    assert "3 zone(s) drawn with a dashed edge" in html
+
+
 def test_the_boundaries_and_reach_routes_need_a_login(client):
     for path in ("/api/v1/zones/boundaries.geojson", "/api/v1/zones/outline.geojson",
                  "/api/v1/reach"):
