@@ -426,6 +426,7 @@ def map_layers():
 
 
 @bp.get("/zones/boundaries.geojson")
+@doc(media="application/geo+json")
 def zone_boundaries():
     """Get the zone boundaries as GeoJSON (WGS84, simplified for the browser): one feature
     per zone with a stored boundary, properties `zone_id` and `name` (import kind
@@ -435,6 +436,7 @@ def zone_boundaries():
 
 
 @bp.get("/zones/outline.geojson")
+@doc(media="application/geo+json")
 def zones_outline():
     """Get the county outline, the union of the stored zone boundaries, as GeoJSON (one
     feature; none when no boundary is stored)."""
@@ -443,13 +445,14 @@ def zones_outline():
 
 
 @bp.get("/reach")
-@doc(query={lv.name: ("number", lv.help or lv.label) for lv in levers_registry.REACH})
+@doc(query={lv.name: (lv.query_schema(), lv.help or lv.label) for lv in levers_registry.REACH})
 def reach():
     """The zones no home-care agency reaches within `max_minutes` one way (matrix minutes
     where stored, else the distance estimate), largest demand first, with their demand,
     population and nearest agency; `totals` sums them."""
-    try:
-        return json_response(analyses.reach(get_db(), dict(request.args.items())))
+    try:  # each argument read exactly as its documented schema says (market.levers)
+        levers = levers_registry.from_query("reach", request.args.to_dict())
+        return json_response(analyses.reach(get_db(), levers))
     except levers_registry.LeverError as exc:
         raise bad_request(exc.field, exc.reason) from None
 
@@ -795,7 +798,7 @@ def openapi_document(app: Flask) -> dict[str, Any]:
             status = getattr(view, "api_status", 201 if method == "POST" else 200)
             media = getattr(view, "api_media", "application/json")
             success = {"description": "success", "content": {media: {"schema": (
-                {"type": "object"} if media == "application/json"
+                {"type": "object"} if media.endswith(("/json", "+json"))
                 else {"type": "string", "format": "binary"})}}}
             op: dict[str, Any] = {
                 "operationId": re.sub(r"\W", "_", f"{rule.endpoint}_{method.lower()}"),
