@@ -179,6 +179,45 @@ def calibrate_near_limit(km, minutes, limit, access_minutes: float = 5.0,
                      int(len(ratios)), r)
 
 
+def _threshold_km(km: np.ndarray, minutes: np.ndarray, limit: float) -> float:
+    """The distance D that misclassifies fewest pairs as in reach (km <= D) or out of it
+    against their routed minutes (<= limit): exact, by one pass over the pairs sorted by km."""
+    order = np.argsort(km, kind="stable")
+    ks, inside = km[order], minutes[order] <= limit
+    wrong_in = np.r_[0, np.cumsum(~inside)]  # the first i pairs in reach: out ones wrong
+    wrong_out = np.r_[np.cumsum(inside[::-1])[::-1], 0]  # the rest out: in ones wrong
+    i = int(np.argmin(wrong_in + wrong_out))
+    if i == 0:
+        return float(ks[0]) / 2.0
+    return float(ks[i - 1] if i == len(ks) else (ks[i - 1] + ks[i]) / 2.0)
+
+
+def calibrate_misclassified(km, minutes, limit: float, access_minutes: float = 5.0,
+                            crow_kmh: float = 45.0, steps: int = 21) -> TravelFit:
+    """Fit the estimate by the fewest pairs misclassified in or out of reach.
+
+    At one limit L the estimate classifies a pair by distance alone (in reach when
+    `km <= (L - a) c / 60`), so only that threshold can be fitted; the best threshold D(L')
+    is found at `steps` limits from 0.5 L to 1.5 L and the line `D = (L' - a) c / 60`
+    fitted through them gives a and c. Compared with the other fits in docs/optimizer.md.
+    """
+    km, t, ok = _usable(km, minutes)
+    km, t = km[ok], t[ok]
+    if len(t) < 3 or np.ptp(km) <= 0:
+        raise InvalidInput(f"cannot fit travel speed: {len(t)} usable pair(s) with coordinates "
+                           "(need at least 3 at different distances)")
+    limits = np.linspace(NEAR_LIMIT[0] * limit, NEAR_LIMIT[1] * limit, steps)
+    d = np.array([_threshold_km(km, t, float(x)) for x in limits])
+    slope, intercept = np.polyfit(limits, d, 1)
+    if not slope > 0:
+        raise InvalidInput("cannot fit travel speed: the best reach threshold does not grow "
+                           "with the limit")
+    crow = 60.0 * float(slope)
+    a = max(0.0, -float(intercept) * 60.0 / crow)
+    mdae, mdape, upto, default_mdape = _fit_errors(km, t, a, crow, access_minutes, crow_kmh)
+    return TravelFit(a, crow, int(len(t)), mdae, mdape, upto, default_mdape, "misclassification")
+
+
 @dataclass(frozen=True)
 class EstimateError:
     """How far routed minutes fall from the estimate in use: `ratios` are the `quantiles` of
@@ -212,18 +251,20 @@ def estimate_error(km, minutes, limit, access_minutes: float, crow_kmh: float,
 
 
 def calibrate(km, minutes, access_minutes: float = 5.0, crow_kmh: float = 45.0,
-              max_minutes: float | None = None) -> TravelFit:
+              max_minutes: float | None = None, min_minutes: float | None = None) -> TravelFit:
     """Fit `access_minutes` and `crow_kmh` to observed minutes by ordinary least squares.
 
     `access_minutes`/`crow_kmh` are the pair in use, reported alongside for comparison.
-    `max_minutes` restricts the fit to pairs of at most that many observed minutes. Raises
-    InvalidInput when the pairs cannot determine a positive speed.
+    `max_minutes` (`min_minutes`) restricts the fit to pairs of at most (at least) that many
+    observed minutes. Raises InvalidInput when the pairs cannot determine a positive speed.
     """
     km = np.asarray(km, float).ravel()
     t = np.asarray(minutes, float).ravel()
     ok = np.isfinite(km) & np.isfinite(t)
     if max_minutes is not None:
         ok &= t <= max_minutes
+    if min_minutes is not None:
+        ok &= t >= min_minutes
     km, t = km[ok], t[ok]
     if len(t) < 3 or np.ptp(km) <= 0:
         raise InvalidInput(f"cannot fit travel speed: {len(t)} usable pair(s) with coordinates "

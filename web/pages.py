@@ -236,7 +236,9 @@ def coverage_extras(run: Mapping[str, Any] | None) -> dict[str, Any] | None:
                                      "demand_hours", "unmet_hours",
                                      "travel_minutes_per_contact_hour",
                                      "cost_per_contact_hour", "la_hourly_rate", "gap",
-                                     "rural_uplift_rate")}
+                                     "rural_uplift_rate", "reach_routed_share",
+                                     "reach_uncertain", "unmet_hours_low",
+                                     "unmet_hours_high")}
               for z in r.get("zones_map") or [] if z.get("lat") is not None]
     costed = sorted((z for z in r.get("zones_map") or []
                      if z.get("cost_per_contact_hour") is not None),
