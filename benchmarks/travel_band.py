@@ -29,8 +29,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -171,7 +169,6 @@ def main() -> None:
                                           if per_zone else {})}],
                       1 if per_zone else args.repeat)
             print(f"<!-- {label}: {time.perf_counter() - start:.1f} s in all -->")
-    _ = np
 
 
 if __name__ == "__main__":

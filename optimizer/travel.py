@@ -243,9 +243,11 @@ def estimate_error(km, minutes, limit, access_minutes: float, crow_kmh: float,
         ratios, how = _decision_pairs(km, minutes, limit, access_minutes, crow_kmh)
         if len(ratios) >= MIN_NEAR_PAIRS:
             lo, hi = (float(q) for q in np.quantile(ratios, quantiles))
-            return EstimateError(tuple(quantiles), (lo, hi), int(len(ratios)),
+            return EstimateError((float(quantiles[0]), float(quantiles[1])), (lo, hi),
+                                 int(len(ratios)),
                                  f"travel matrix: routed / estimated minutes over {how}")
-    return EstimateError(tuple(quantiles), (float(default[0]), float(default[1])), 0,
+    return EstimateError((float(quantiles[0]), float(quantiles[1])),
+                         (float(default[0]), float(default[1])), 0,
                          "default: parameters estimate_ratio_low and estimate_ratio_high "
                          "(measured on the Devon car matrix, docs/optimizer.md)")
 
