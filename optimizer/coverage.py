@@ -674,10 +674,23 @@ class CoverageModel:
             return self
         start = time.perf_counter()
         ends = []
-        for market in (low_m, at_estimate_ratio(m, hi)):
-            other = CoverageModel(market, self.variant)
-            other.steer, other.initial_pairs_per_zone = self.steer, self.initial_pairs_per_zone
-            ends.append(other.solve(solver, time_limit, threads))
+        try:
+            for market in (low_m, at_estimate_ratio(m, hi)):
+                other = CoverageModel(market, self.variant)
+                other.steer = self.steer
+                other.initial_pairs_per_zone = self.initial_pairs_per_zone
+                ends.append(other.solve(solver, time_limit, threads))
+        except CareMarketError as exc:
+            # the run's own answer stands; the band says why it is missing
+            for c in ("unmet_hours_low", "unmet_hours_high", "travel_hours_low",
+                      "travel_hours_high"):
+                z[c] = np.nan
+            z["reach_uncertain"] = has_uncertain
+            self.band = {"low": None, "high": None, "quantiles": list(err.quantiles),
+                         "ratios": [lo, hi], "source": err.source, "error_pairs": err.pairs,
+                         "error": str(exc)}
+            self.warnings.append(f"travel band not computed: {exc}")
+            return self
         seconds = time.perf_counter() - start
         low, high = ends
         for name, end in (("low", low), ("high", high)):

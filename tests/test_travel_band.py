@@ -315,3 +315,46 @@ def test_misclassification_fit_recovers_an_exact_line():
     assert fit.method == "misclassification"
     assert fit.access_minutes == pytest.approx(4.0, abs=0.2)
     assert fit.crow_kmh == pytest.approx(50.0, rel=0.01)
+
+
+def test_a_band_solve_that_fails_leaves_the_answer_and_says_why(monkeypatch):
+    from market.errors import OptimisationError
+
+    zones, base = _line(2, 15.0, capacity=1000.0)
+    m = CoverageModel.from_frames(zones, base, max_travel_minutes=40).solve("highs")
+
+    def fail(self, *a, **kw):
+        raise OptimisationError("HiGHS reached the time limit of 1 s")
+
+    monkeypatch.setattr(CoverageModel, "solve", fail)
+    m.solve_band("highs", 1.0)
+    d = m.to_dict()
+    assert d["unmet_hours"] == pytest.approx(10.0)
+    assert d["unmet_hours_band"]["low"] is None and "time limit" in d["unmet_hours_band"]["error"]
+    assert any(w.startswith("travel band not computed") for w in d["warnings"])
+    assert d["zones"][1]["reach_uncertain"] is True and d["zones"][1]["unmet_hours_low"] is None
+
+
+def test_the_coverage_result_fragment_says_whether_estimates_move_the_answer(devon, app):
+    """The page's one-line explanation, rendered from the run as the API returns it."""
+    from flask import render_template
+
+    from caremarket import jsonio
+    from web.pages import coverage_extras
+
+    run, _ = devon
+    html = {}
+    with app.test_request_context("/coverage"):
+        for name in ("routed", "estimated"):
+            rec = {"id": 7, "status": "done", "user": "t", "created_at": None,
+                   "finished_at": None, "input_hash": "x",
+                   "result": json.loads(json.dumps(jsonio.clean(run(name, 45))))}
+            html[name] = render_template("_coverage_result.html", run=rec,
+                                         view=coverage_extras(rec), agencies=[])
+    assert "every pair in or near reach has a routed time (100% of demand)" in html["routed"]
+    assert 'data-measure="unmet_hours_band"' not in html["routed"]
+    est = html["estimated"]
+    assert "100% of demand is reached on estimated minutes" in est
+    assert "×0.85 to ×1.40" in est and "defaults measured on the Devon matrix" in est
+    assert "unmet hours would be 0 to 3,076 a week" in est
+    assert 'data-measure="unmet_hours_band"' in est and "reach uncertain" in est
