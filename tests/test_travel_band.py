@@ -358,3 +358,20 @@ def test_the_coverage_result_fragment_says_whether_estimates_move_the_answer(dev
     assert "×0.85 to ×1.40" in est and "defaults measured on the Devon matrix" in est
     assert "unmet hours would be 0 to 3,076 a week" in est
     assert 'data-measure="unmet_hours_band"' in est and "reach uncertain" in est
+
+
+def test_the_map_can_colour_zones_by_the_band_high_end(client):
+    from tests.conftest import login
+    from tests.test_pages import embedded_json, start_run
+
+    csrf = login(client, "analyst")
+    cov = start_run(client, csrf, {"kind": "coverage", "levers": {"max_minutes": 30}})
+    assert cov["result"]["unmet_hours_band"] is not None  # the sample has no matrix
+    html = client.get("/map").get_data(as_text=True)
+    data = embedded_json(html, "map-data")
+    entry = next(m for m in data["available"] if m["key"] == "unmet_hours_high")
+    assert entry["available"] and entry["source"] == "coverage"
+    for z in cov["result"]["zones_map"]:
+        assert data["measures"]["unmet_hours_high"][z["zone_id"]] == z["unmet_hours_high"]
+        if z["reach_uncertain"]:  # a flagged zone's answer moves within the band
+            assert z["unmet_hours_high"] > z["unmet_hours_low"]
