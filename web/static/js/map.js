@@ -12,6 +12,7 @@
     travel_minutes_per_contact_hour: (v) => CM.num(v, 1) + " travel min per contact hour",
     cost_per_contact_hour: (v) => CM.money(v, 2) + " per contact hour",
     beds_at_risk: (v) => CM.num(v) + " beds at risk or unviable",
+    unmet_hours_high: (v) => CM.num(v, 1) + " h/week unmet if estimated minutes run long",
   };
   const SOURCES = {
     store: "from the stored zones",
