@@ -150,7 +150,7 @@ def test_a_coverage_run_shows_progress_then_care_gaps(page):
     # the map page colours zones by the band's high end too
     page.goto("/map")
     page.select_option("#measure", "unmet_hours_high")
-    assert "if estimated minutes run long" in page.locator("#map").inner_text()
+    assert "if estimated minutes run long" in page.locator("#map-classes").inner_text()
     assert not page.js_errors, page.js_errors
 
 
