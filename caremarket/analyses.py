@@ -37,6 +37,7 @@ import pandas as pd
 import sqlite_utils
 
 from caremarket import jsonio
+from caremarket import fair_cost
 from caremarket import runs as run_store
 from caremarket.scenario_store import get_scenario
 from caremarket.store import content_hash, frame
@@ -51,7 +52,7 @@ from market.parameters import RURALITY_CLASSES, ParameterSet
 from market.scenarios import check_parameter_range, default_values
 from market.scenarios import sweep as sweep_model
 from market.uncertainty import monte_carlo
-from market.viability import CLASSES, LEVERS, check_scenario
+from market.viability import CLASSES, FEE_BASIS, LEVERS, check_scenario
 from optimizer.coverage import CoverageModel
 from optimizer.fee_uplift import FeeUpliftModel, provider_exits
 
@@ -408,6 +409,61 @@ def scenario_values(source: Market | sqlite_utils.Database, scenario: Mapping[st
     return check_scenario(values), name
 
 
+def fee_basis(market: Market, values: Mapping[str, Any]
+              ) -> tuple[Market, dict[str, float], dict[str, Any] | None]:
+    """The market a scenario's care homes run on, its model parameters, and what the fee
+    basis did.
+
+    `la_fee_basis` current (or absent): the market as it is. fcoc_median: a copy of the
+    market whose care homes' LA fees are the Fair Cost of Care median of their category,
+    uprated to today (`fair_cost.medians_now`): nursing homes the standard nursing median, the
+    others the standard residential one, since the store does not separate enhanced-needs
+    placements. Only a recorded fee is replaced (a home without one stays left out, as at the
+    current basis, so both bases assess the same homes). A category without returns keeps
+    its fees and `notes` says so. The LA fee change lever applies on top; self-funders'
+    fees follow the model's rule (never below the LA fee paid). Home care is not rebased: its
+    FCoC median is the second line of the cost of care by zone. Returns (market, parameter
+    values, the basis record or None).
+    """
+    numeric = {k: float(v) for k, v in values.items() if k != FEE_BASIS}
+    basis = values.get(FEE_BASIS) or "current"
+    if basis == "current":
+        return market, numeric, None
+    if market.db is None:
+        raise InvalidScenario(f"{FEE_BASIS} {basis}: the Fair Cost of Care median comes from "
+                              "the cost returns in the store; run on the store, not on files")
+    got = fair_cost.medians_now(market.db)
+    med = got["medians"]
+    homes = market.table("care_homes").copy()
+    notes = [f"no {g} cost returns: those homes keep their stored LA fee"
+             for g in ("residential", "nursing") if med[g] is None]
+    rebased, raised = 0, []
+    if len(homes) and "la_fee" in homes:
+        nursing = (pd.to_numeric(homes["nursing"], errors="coerce").fillna(0).astype(bool)
+                   if "nursing" in homes else pd.Series(False, index=homes.index))
+        target = pd.Series([med["nursing"] if n else med["residential"] for n in nursing],
+                           index=homes.index, dtype=float)
+        has = pd.to_numeric(homes["la_fee"], errors="coerce").notna() & target.notna()
+        homes["la_fee"] = homes["la_fee"].astype(object)
+        homes.loc[has, "la_fee"] = target[has]
+        rebased = int(has.sum())
+        if "self_funder_fee" in homes:
+            sf = pd.to_numeric(homes["self_funder_fee"], errors="coerce")
+            low = has & sf.notna() & (sf < target)
+            homes["self_funder_fee"] = homes["self_funder_fee"].astype(object)
+            homes.loc[low, "self_funder_fee"] = target[low]
+            raised = sorted(homes.loc[low, "provider_id"].astype(str))
+    frames = {**market.frames, "care_homes": homes}
+    based = Market(db=market.db, source=market.source, frames=frames,
+                   _hash=market.input_hash, strict=market.strict,
+                   scenarios_db=market.scenarios_db)
+    return based, numeric, {
+        FEE_BASIS: basis, "as_of": got["as_of"], "returns_date": got["returns_date"],
+        "medians": {g: med[g] for g in ("residential", "nursing")},
+        "care_homes_rebased": rebased, "self_funder_fee_raised": raised,
+        "assumptions": got["assumptions"], "notes": notes}
+
+
 # -- recording ----------------------------------------------------------------------------------
 
 
@@ -629,13 +685,18 @@ def evaluate_equalisation(market: Market, values: Mapping[str, float],
                           scenario_name: str | None = None) -> dict[str, Any]:
     """Compute an equalisation result (not recorded): see `equalisation`."""
     progress(0.05, "care-home viability")
+    asked = dict(values)
+    current = market
+    market, values, basis = fee_basis(market, values)
     baseline = care_home_baseline(market)
-    res = run(baseline, values)
+    # with a fee basis, "before" is the market at its stored fees and "after" at the basis
+    res = run(baseline, values, care_home_baseline(current) if basis else None)
     viability = res.to_dict()
     excluded = _home_exclusions(baseline)
     viability["excluded_records"] = viability.pop("excluded")
     viability["excluded"] = excluded.to_dict()
-    out: dict[str, Any] = {"scenario": dict(values), "scenario_name": scenario_name,
+    out: dict[str, Any] = {"scenario": asked, "scenario_name": scenario_name,
+                           "fee_basis": basis,
                            "options": dict(opts), "input_hash": market.input_hash,
                            "source": market.source, "viability": viability,
                            "summary": viability["summary"]}
@@ -855,20 +916,22 @@ def sweep(source: Market | sqlite_utils.Database, scenario: Mapping[str, Any] | 
     lv = registry.check("sweep", levers, "levers.")
 
     def compute(_r):
-        baseline = care_home_baseline(market)
+        based, model, basis = fee_basis(market, values)
+        baseline = care_home_baseline(based)
         grid = default_values(lv["parameter"], lv["step"])
         if lv["start"] is not None or lv["stop"] is not None:
             grid = check_parameter_range(lv["parameter"],
                                          grid[0] if lv["start"] is None else lv["start"],
                                          grid[-1] if lv["stop"] is None else lv["stop"],
                                          lv["step"])
-        out = sweep_model(baseline, lv["parameter"], grid, values).to_dict()
+        out = sweep_model(baseline, lv["parameter"], grid, model).to_dict()
         if not lv["tipping"]:
             out.pop("tipping")
         out.update({"scenario": values, "scenario_name": name, "levers": lv,
+                    "fee_basis": basis,
                     "source": market.source, "input_hash": market.input_hash,
                     "excluded": _home_exclusions(baseline).to_dict(),
-                    "parameters": baseline.params.with_overrides(values).to_records()})
+                    "parameters": baseline.params.with_overrides(model).to_records()})
         return out
 
     return _recorded("sweep", market, {**values, "parameter": lv["parameter"],
@@ -885,14 +948,16 @@ def montecarlo(source: Market | sqlite_utils.Database, scenario: Mapping[str, An
     lv = registry.check("montecarlo", levers, "levers.")
 
     def compute(_r):
-        baseline = care_home_baseline(market)
+        based, model, basis = fee_basis(market, values)
+        baseline = care_home_baseline(based)
         res = monte_carlo(baseline, lv["take_up_dist"], lv["cost_change_dist"], lv["draws"],
-                          lv["seed"], values, lv["scope"])
+                          lv["seed"], model, lv["scope"])
         out = res.to_dict(homes=lv["homes"])
         out.update({"scenario": values, "scenario_name": name, "levers": lv,
+                    "fee_basis": basis,
                     "source": market.source, "input_hash": market.input_hash,
                     "excluded": _home_exclusions(baseline).to_dict(),
-                    "parameters": baseline.params.with_overrides(values).to_records()})
+                    "parameters": baseline.params.with_overrides(model).to_records()})
         return out
 
     return _recorded("montecarlo", market, {**values, **lv, "scenario_name": name}, user,

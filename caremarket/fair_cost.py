@@ -153,3 +153,20 @@ def fcoc(db: sqlite_utils.Database, levers: dict[str, Any] | None = None) -> dic
             "outlier_rule": f"Tukey fences on the total: outside Q1 - {model.TUKEY_K:g} IQR "
                             f"to Q3 + {model.TUKEY_K:g} IQR",
             "assumptions": assumptions}
+
+
+BASIS_GROUPS = ("homecare", "residential", "nursing")
+
+
+def medians_now(db: sqlite_utils.Database, as_of: str | None = None) -> dict[str, Any]:
+    """The FCoC medians uprated to `as_of` (default today) for home care (GBP per contact
+    hour) and standard residential and nursing care (GBP per resident-week), as `fcoc` gives
+    them (`against_fees[group]["median"]`): what the `la_fee_basis` lever and the cost of care
+    by zone read. A group without returns has None."""
+    res = fcoc(db, {"as_of": as_of} if as_of else None)
+    return {"as_of": res["as_of"], "returns_date": res["levers"]["returns_date"],
+            "medians": {g: res["against_fees"][g]["median"] for g in BASIS_GROUPS},
+            "returns": {g: (res["summary"]["homecare"] if g == "homecare"
+                            else res["summary"]["care_homes"][g])["returns"]
+                        for g in BASIS_GROUPS},
+            "assumptions": res["assumptions"]}
