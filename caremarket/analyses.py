@@ -33,6 +33,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import sqlite_utils
 
@@ -602,7 +603,10 @@ def _warn_excluded(result: dict[str, Any], excluded: Excluded) -> None:
 
 
 def zones_map(source: Market | sqlite_utils.Database, model, params) -> list[dict[str, Any]]:
-    """Every zone with what the map colours by and the s4 cost of care against the LA rate.
+    """Every zone with what the map colours by and the s4 cost of care against the LA rate and
+    against the FCoC home-care median uprated to today (`fcoc_median`, `fcoc_gap`: the cost
+    above it; None without returns or on files), and the travel time paid per contact hour
+    (`travel_pay_per_contact_hour` = wage x tau / 60).
 
     Cost per contact hour is costed from the LP's assignment (unserved zones at their cheapest
     reachable pair); `la_hourly_rate` is the rate in force (a zone-scoped rate beats the general
@@ -621,10 +625,21 @@ def zones_map(source: Market | sqlite_utils.Database, model, params) -> list[dic
     cost_cols = ["tau", *COST_LINES, "cost_per_contact_hour", "cost_basis", "la_hourly_rate",
                  "gap", "rural_uplift_rate", "uplift_per_hour", "la_uplift_per_week"]
     z = z.merge(costs[["zone_id", *cost_cols]], on="zone_id", how="left")
+    # travel time paid per contact hour: the direct wage's travel part, wage x tau / 60
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z["travel_pay_per_contact_hour"] = (z["direct_wage"].astype(float) * z["tau"].astype(float)
+                                            / (60.0 + z["tau"].astype(float)))
+    # the second line: the council's Fair Cost of Care home-care median, uprated to today
+    fair = fair_cost.medians_now(market.db)["medians"]["homecare"] if market.db is not None \
+        else None
+    z["fcoc_median"] = fair
+    z["fcoc_gap"] = (z["cost_per_contact_hour"].astype(float) - fair) if fair is not None \
+        else None
     keep = [c for c in ("zone_id", "name", "lat", "lon", "rurality", "demand_hours",
                         "met_hours", "unmet_hours", "reachable_providers",
                         "travel_minutes_per_contact_hour", "marginal_travel_hours",
-                        *cost_cols) if c in z]
+                        *cost_cols, "travel_pay_per_contact_hour", "fcoc_median", "fcoc_gap")
+            if c in z]
     clean = z[keep].astype(object).where(z[keep].notna(), None)
     out = [{k: (v.item() if hasattr(v, "item") else v) for k, v in r.items()}
            for r in clean.to_dict("records")]
@@ -636,7 +651,9 @@ def zones_map(source: Market | sqlite_utils.Database, model, params) -> list[dic
 
 def cost_of_care_summary(zones_map: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """Cost of care per contact hour by rurality (weighted by delivered contact hours), the LA
-    rate and its gap, and the weekly LA uplift that closes the gap in every zone (s4).
+    rate and its gap, the Fair Cost of Care home-care median and the gap to it (the second
+    line: `fcoc_median`, `fcoc_gap`), the travel time paid per contact hour, and the weekly LA
+    uplift that closes the gap in every zone (s4).
 
     Every zone is counted: `zones` per class, of which `zones_costed` have a cost and
     `zones_unreached` no agency within the travel limit.
@@ -665,6 +682,12 @@ def cost_of_care_summary(zones_map: Sequence[Mapping[str, Any]]) -> dict[str, An
                      "travel_minutes_per_contact_hour": mean("tau"),
                      "cost_per_contact_hour": mean("cost_per_contact_hour"),
                      "la_hourly_rate": mean("la_hourly_rate"), "gap": mean("gap"),
+                     "travel_pay_per_contact_hour": mean("travel_pay_per_contact_hour")
+                     if "travel_pay_per_contact_hour" in g else None,
+                     "fcoc_median": mean("fcoc_median") if "fcoc_median" in g else None,
+                     "fcoc_gap": mean("fcoc_gap") if "fcoc_gap" in g else None,
+                     "zones_above_fcoc": int((g["fcoc_gap"].astype(float) > 1e-9).sum())
+                     if "fcoc_gap" in g else 0,
                      "zones_under_cost": int((g["gap"] > 1e-9).sum()),
                      "la_uplift_per_week": float(g["la_uplift_per_week"].fillna(0).sum())})
     rows.sort(key=lambda r: rurality_rank(r["rurality"]))
