@@ -145,6 +145,12 @@ def _m007_session_version(db: sqlite_utils.Database) -> None:
     db["users"].add_column("session_version", int, not_null_default=0)
 
 
+def _m010_report_type(db: sqlite_utils.Database) -> None:
+    """A report definition's type: fee_impact (every report so far) or msp (the Market
+    Sustainability Plan evidence pack, caremarket/reports.py)."""
+    db["report_definitions"].add_column("report_type", str, not_null_default="fee_impact")
+
+
 MIGRATIONS: list[Migration] = [
     (1, "market data", _m001_market),
     (2, "accounts, runs and reports", _m002_app),
@@ -154,6 +160,7 @@ MIGRATIONS: list[Migration] = [
     (6, "import changes (undo)", _m006_import_changes),
     (7, "session version", _m007_session_version),
     (8, "Fair Cost of Care returns", _m008_cost_returns),
+    (10, "report types (the evidence pack)", _m010_report_type),
 ]
 
 
