@@ -722,7 +722,7 @@ def _msp_coverage(cov: Mapping[str, Any]) -> list[dict[str, Any]]:
         _market_table("coverage_rurality", "Home-care coverage and cost of care by rurality",
                       "rurality", [
                           _col("rurality", "Rurality"), _col("zones", "Zones", "zones"),
-                          _col("zones_unreached", "Zones no agency reaches", "zones"),
+                          _col("zones_unreached", "Unreached zones", "zones"),
                           _col("demand_hours", "Demand", "hours a week"),
                           _col("met_hours", "Met", "hours a week"),
                           _col("unmet_hours", "Unmet", "hours a week"),
@@ -730,10 +730,10 @@ def _msp_coverage(cov: Mapping[str, Any]) -> list[dict[str, Any]]:
                           _col("travel_minutes", "Travel per contact hour", "minutes"),
                           _col("cost_per_contact_hour", "Cost per contact hour", "GBP an hour"),
                           _col("la_hourly_rate", "LA rate", "GBP an hour"),
-                          _col("gap", "Cost above the LA rate", "GBP an hour"),
+                          _col("gap", "Above the LA rate", "GBP an hour"),
                           _col("fcoc_median", "FCoC median", "GBP an hour"),
-                          _col("fcoc_gap", "Cost above the FCoC median", "GBP an hour"),
-                          _col("la_uplift_per_week", "LA uplift to pay the cost",
+                          _col("fcoc_gap", "Above the FCoC median", "GBP an hour"),
+                          _col("la_uplift_per_week", "LA uplift",
                                "GBP a week")], rows),
         _market_table("care_gaps", "The largest care gaps (zones with unmet hours)", "zone_id", [
             _col("zone_id", "Zone"), _col("name", "Name"), _col("rurality", "Rurality"),
@@ -752,12 +752,13 @@ def _msp_fcoc(fc: Mapping[str, Any]) -> list[dict[str, Any]]:
         fee = fc["against_fees"][key]
         summary.append([key, GROUP_LABELS.get(key, key), g["returns"], g["providers"],
                         g["response_rate"], t.get("lower_quartile"), t.get("median"),
-                        t.get("upper_quartile"), len(g["outliers"]), g["unit"]])
+                        t.get("upper_quartile"), len(g["outliers"]),
+                        "contact hour" if key == "homecare" else "resident-week"])
         gap.append([key, GROUP_LABELS.get(key, key), fee.get("la_rate"), fee.get("median"),
                     fee.get("gap"), fee.get("gap_share"), fee.get("units_a_year"),
                     fee.get("unit"), fee.get("cost_now"), fee.get("why_no_cost")])
         for step in fee.get("trajectory") or []:
-            traj.append([f"{key} {step['year']}", key, step["year"], step["target"],
+            traj.append([f"{key} {step['year']}", key, str(step["year"]), step["target"],
                          step["rate"], step["extra_cost"]])
     tr = fc["travel"]
     travel = [[r["rurality"], r["travel_minutes_per_contact_hour"], r["minutes_against_fcoc"],
@@ -770,17 +771,17 @@ def _msp_fcoc(fc: Mapping[str, Any]) -> list[dict[str, Any]]:
                           _col("returns", "Returns", "returns"),
                           _col("providers", "Providers in the store", "providers"),
                           _col("response_rate", "Response rate", "share"),
-                          _col("lower_quartile", "Lower quartile", "GBP"),
-                          _col("median", "Median", "GBP"),
-                          _col("upper_quartile", "Upper quartile", "GBP"),
+                          _col("lower_quartile", "Lower quartile", "GBP per unit"),
+                          _col("median", "Median", "GBP per unit"),
+                          _col("upper_quartile", "Upper quartile", "GBP per unit"),
                           _col("outliers", "Outliers flagged", "returns"),
                           _col("unit", "Per")], summary),
         _market_table("fee_gap", f"The LA rate against the median uprated to {fc['as_of']}",
                       "group", [
                           _col("group", "Group"), _col("label", "Service"),
-                          _col("la_rate", "LA rate", "GBP"),
-                          _col("median", "FCoC median, uprated", "GBP"),
-                          _col("gap", "Gap", "GBP"), _col("gap_share", "Gap", "share"),
+                          _col("la_rate", "LA rate", "GBP per unit"),
+                          _col("median", "FCoC median, uprated", "GBP per unit"),
+                          _col("gap", "Gap", "GBP per unit"), _col("gap_share", "Gap, share of the rate", "share"),
                           _col("units_a_year", "Council purchases a year", "units"),
                           _col("unit", "Unit"),
                           _col("cost_now", "Paying the median now", "GBP a year"),
@@ -797,40 +798,67 @@ def _msp_fcoc(fc: Mapping[str, Any]) -> list[dict[str, Any]]:
         _market_table("trajectory", f"The fee trajectory over {fc['levers']['years']} years",
                       "step", [
                           _col("step", "Step"), _col("group", "Group"), _col("year", "Year"),
-                          _col("target", "FCoC median that year", "GBP"),
-                          _col("rate", "Rate paid", "GBP"),
+                          _col("target", "FCoC median that year", "GBP per unit"),
+                          _col("rate", "Rate paid", "GBP per unit"),
                           _col("extra_cost", "Extra cost that year", "GBP a year")], traj),
     ]
 
 
-def _msp_at_risk(names: Sequence[str], results: Mapping[str, Mapping[str, Any]]
-                 ) -> dict[str, Any]:
-    """Care homes and agencies at risk or unviable, now and under each scenario."""
-    rows = []
+def _msp_at_risk(db: sqlite_utils.Database, names: Sequence[str],
+                 results: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """Every care home and agency at risk or unviable now or under a scenario: one row each,
+    its class now and under each scenario (the runs' own classes), those unviable now first,
+    then at risk now, then by the first scenario that tips them."""
+    rank = {"unviable": 0, "at risk": 1, "sustainable": 2, None: 3}
+    rows: dict[str, dict[str, Any]] = {}
+    agencies = {r[0]: r[1:] for r in db.execute(
+        "select h.provider_id, h.name, z.rurality, h.capacity_hours from homecare_providers h "
+        "left join zones z using (zone_id)")}
     for n in names:
         for p in results[n]["viability"]["providers"]:
-            b, s_ = p["baseline"], p["scenario"]
-            if b["class"] in NOT_SUSTAINABLE or s_["class"] in NOT_SUSTAINABLE:
-                rows.append([n, f"care_home:{p['provider_id']}", p["provider_id"], p["name"],
-                             "care home", p["rurality"], p["beds"], "beds", b["class"],
-                             s_["class"], s_["break_even_la_fee"], s_["fee_uplift"], None])
+            key = f"care_home:{p['provider_id']}"
+            r = rows.setdefault(key, {"id": p["provider_id"], "name": p["name"],
+                                      "kind": "care home", "rurality": p["rurality"],
+                                      "capacity": p["beds"], "of": "beds",
+                                      "now": p["baseline"]["class"], "after": {},
+                                      "break_even": p["baseline"]["break_even_la_fee"],
+                                      "la_fee": p["baseline"]["la_fee"]})
+            r["after"][n] = p["scenario"]["class"]
         hc = results[n].get("homecare") or {}
         if "skipped" not in hc:
             for p in hc.get("providers", []):
-                if p["class_before"] in NOT_SUSTAINABLE or p["class_after"] in NOT_SUSTAINABLE:
-                    rows.append([n, f"homecare:{p['provider_id']}", p["provider_id"],
-                                 p.get("name"), "home care", p.get("rurality"),
-                                 p.get("capacity_hours"), "hours a week", p["class_before"],
-                                 p["class_after"], None, None, bool(p["exited"])])
-    return _table("at_risk", "Providers at risk or unviable, now and under each scenario",
-                  "key", [_col("key", "Key"), _col("provider_id", "Provider"),
-                          _col("name", "Name"), _col("kind", "Kind"),
-                          _col("rurality", "Rurality"), _col("capacity", "Capacity"),
-                          _col("capacity_unit", "Of"), _col("class_before", "Class now"),
-                          _col("class_after", "Class under the scenario"),
-                          _col("break_even_la_fee", "Break-even LA fee", "GBP a week"),
-                          _col("fee_uplift", "LA fee uplift needed", "GBP a week"),
-                          _col("exits", "Exits")], rows)
+                key = f"homecare:{p['provider_id']}"
+                name, rurality, capacity = agencies.get(str(p["provider_id"]),
+                                                        (None, None, None))
+                r = rows.setdefault(key, {"id": p["provider_id"], "name": name,
+                                          "kind": "home care", "rurality": rurality,
+                                          "capacity": capacity,
+                                          "of": "hours a week", "now": p["class_before"],
+                                          "after": {}, "break_even": None, "la_fee": None})
+                r["after"][n] = p["class_after"] + (" (exits)" if p.get("exited") else "")
+    keep = [(k, r) for k, r in rows.items()
+            if r["now"] in NOT_SUSTAINABLE or any(str(c).split(" (")[0] in NOT_SUSTAINABLE
+                                                  for c in r["after"].values())]
+
+    def order(item: tuple[str, dict[str, Any]]) -> tuple[Any, ...]:
+        r = item[1]
+        first = next((i for i, n in enumerate(names)
+                      if str(r["after"].get(n, "")).split(" (")[0] in NOT_SUSTAINABLE),
+                     len(names))
+        return (rank.get(r["now"], 3), first, r["kind"], str(r["id"]))
+
+    out = [[k, r["id"], r["name"], r["kind"], r["rurality"], r["capacity"], r["of"], r["now"],
+            *[r["after"].get(n) for n in names], r["la_fee"], r["break_even"]]
+           for k, r in sorted(keep, key=order)]
+    return _market_table("at_risk", "Providers at risk or unviable, now or under a scenario",
+                         "key", [_col("key", "Key"), _col("provider_id", "Provider"),
+                                 _col("name", "Name"), _col("kind", "Kind"),
+                                 _col("rurality", "Rurality"), _col("capacity", "Capacity"),
+                                 _col("capacity_unit", "Of"), _col("class_now", "Class now"),
+                                 *[_col(f"class_after:{n}", f"Class: {n}") for n in names],
+                                 _col("la_fee", "LA fee now", "GBP a week"),
+                                 _col("break_even_la_fee", "Break-even LA fee now",
+                                      "GBP a week")], out)
 
 
 def _merged_excluded(parts: Iterable[Mapping[str, Any] | None]) -> dict[str, Any]:
@@ -897,7 +925,7 @@ def compute_msp(db: sqlite_utils.Database, definition: Mapping[str, Any], *,
     if "exposure" in sections:
         detail += _detail_tables(db, names, results, ["classes", "cross_subsidy"])
     if "at_risk" in sections:
-        detail.append(_msp_at_risk(names, results))
+        detail.append(_msp_at_risk(db, names, results))
     excluded_rows = _excluded_rows("coverage", cov.get("excluded"))
     excluded_rows += _excluded_rows("fcoc travel", fc["travel"]["excluded"])
     for key, g in [("homecare", fc["summary"]["homecare"]),
