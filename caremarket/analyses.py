@@ -37,8 +37,7 @@ import numpy as np
 import pandas as pd
 import sqlite_utils
 
-from caremarket import jsonio
-from caremarket import fair_cost
+from caremarket import fair_cost, jsonio
 from caremarket import runs as run_store
 from caremarket.scenario_store import get_scenario
 from caremarket.store import content_hash, frame
