@@ -879,7 +879,7 @@ def equalisation_headline(out: Mapping[str, Any]) -> dict[str, Any]:
 
 # -- the comparison -----------------------------------------------------------------------------
 
-COMPARE_MEASURES = (*LEVERS, "providers_sustainable", "beds_sustainable", "providers_at_risk",
+COMPARE_MEASURES = (*LEVERS, FEE_BASIS, "providers_sustainable", "beds_sustainable", "providers_at_risk",
                     "beds_at_risk", "providers_unviable", "beds_unviable", "cross_subsidy",
                     "cross_subsidy_lost", "revenue", "surplus_after_capital", "extra_la_spend")
 
@@ -889,6 +889,7 @@ def _column(result: Mapping[str, Any]) -> dict[str, Any]:
     v = result["viability"]
     s = v["summary"]
     col: dict[str, Any] = {k: float(v["levers"][k]) for k in LEVERS}
+    col[FEE_BASIS] = (result.get("fee_basis") or {}).get(FEE_BASIS, "current")
     for c in CLASSES:
         key = c.replace(" ", "_")
         col[f"providers_{key}"] = s["providers_by_class"]["after"].get(c, 0)
@@ -918,7 +919,8 @@ def compare_scenarios(source: Market | sqlite_utils.Database, names: Sequence[st
         columns[key] = _column(evaluate_equalisation(market, values, opts, scenario_name=name))
         values_of[key] = values
     base = columns["baseline"]
-    differences = {c: {m: (None if col[m] is None or base[m] is None else col[m] - base[m])
+    differences = {c: {m: (None if not isinstance(col[m], (int, float))
+                           or not isinstance(base[m], (int, float)) else col[m] - base[m])
                        for m in COMPARE_MEASURES}
                    for c, col in columns.items() if c != "baseline"}
     return {"measures": list(COMPARE_MEASURES), "columns": columns,

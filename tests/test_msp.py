@@ -66,6 +66,8 @@ def test_a_saved_scenario_keeps_the_basis_and_the_comparison_sets_it_against_the
     cmp = analyses.compare_scenarios(sample_db, ["FCoC fees"])
     assert cmp["values"]["FCoC fees"] == {"la_fee_basis": "fcoc_median"}
     base, fair = cmp["columns"]["baseline"], cmp["columns"]["FCoC fees"]
+    assert (base["la_fee_basis"], fair["la_fee_basis"]) == ("current", "fcoc_median")
+    assert cmp["differences"]["FCoC fees"]["la_fee_basis"] is None
     direct = analyses.viability(sample_db, scenario_name="FCoC fees")["summary"]
     assert fair["beds_sustainable"] == direct["beds_by_class"]["after"]["sustainable"]
     assert fair["beds_sustainable"] > base["beds_sustainable"]  # paying the median helps

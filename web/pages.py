@@ -48,7 +48,8 @@ MAP_MEASURES = {
 RURALITY_ORDER = RURALITY_CLASSES
 # The rows of market.scenarios.compare, as a commissioner reads them.
 COMPARE_LABELS = {
-    "take_up": "Take-up: self-funders at the LA rate", "convergence": "Convergence of the "
+    "take_up": "Take-up: self-funders at the LA rate", "la_fee_basis": "LA fees from",
+    "convergence": "Convergence of the "
     "self-funder premium", "la_fee_change": "LA fee change", "cost_change": "Operating cost "
     "change", "occupancy_change": "Occupancy change", "providers_sustainable": "Homes "
     "sustainable", "beds_sustainable": "Beds sustainable", "providers_at_risk": "Homes at risk",

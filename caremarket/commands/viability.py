@@ -192,6 +192,8 @@ def scenario_compare(obj, names, care_homes, as_json):
 
 
 def _cell(v, measure: str) -> str:
+    if isinstance(v, str):  # the fee basis
+        return v
     if measure in LEVERS:
         return formats.parameter(v, measure)
     if measure.startswith(("cross_subsidy", "revenue", "surplus", "extra")):
