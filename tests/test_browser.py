@@ -217,7 +217,7 @@ def test_no_page_breaks_the_content_security_policy(page):
                          "e.violatedDirective + ' ' + e.blockedURI));")
     pid = page.request.get("/api/v1/providers?per_page=1").json()["items"][0]["provider_id"]
     for path in ("/", "/providers", f"/providers/{pid}", "/map", "/coverage", "/equalisation",
-                 "/data", "/reports", "/account/tokens", "/admin/users", "/login"):
+                 "/fcoc", "/data", "/reports", "/account/tokens", "/admin/users", "/login"):
         resp = page.goto(path)
         assert resp is not None and resp.status == 200, path
         csp = resp.headers["content-security-policy"]
@@ -255,5 +255,16 @@ def test_the_evidence_pack_opens_prints_and_keeps_the_csp(page):
     shot(page, "08-evidence-pack")
     page.emulate_media(media="print")
     shot(page, "09-evidence-pack-print")
+    page.emulate_media(media="screen")
+    # the pack's coverage run is now the latest: the Fair cost page sets its travel against
+    # the FCoC travel_time line, the Coverage page's cost of care has the FCoC median line
+    page.goto("/fcoc")
+    assert page.locator("#travel-fcoc tbody tr").count() == 4
+    page.locator("section[aria-labelledby=h-travel]").screenshot(
+        path=str(ARTIFACTS / "10-fcoc-travel.png"))
+    page.goto("/equalisation")
+    page.select_option("#choice-la_fee_basis", "fcoc_median")
+    page.locator("#choice-la_fee_basis").locator("..").screenshot(
+        path=str(ARTIFACTS / "11-fee-basis-lever.png"))
     assert violations == [], violations
     assert page.js_errors == []  # type: ignore[attr-defined]
