@@ -564,7 +564,21 @@ def _detail_tables(db: sqlite_utils.Database, names: Sequence[str],
         tables.append(_table("sweep", "Take-up sweep (other levers of the scenario held)",
                              "take_up", [_col("take_up", "Take-up", "share"),
                                          *[_col(k, lab, u) for k, lab, u in keys]], rows))
+    tables.append(_excluded_table(names, results))
     return tables
+
+
+def _excluded_table(names: Sequence[str],
+                    results: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """Every record a scenario's run left out, one row per record and reason (always present,
+    empty when nothing was left out), so the page, the CSV and the XLSX name them all."""
+    rows = []
+    for n in names:
+        for code, item in ((results[n].get("excluded") or {}).get("by_reason") or {}).items():
+            for record_id in item.get("ids") or []:
+                rows.append([n, record_id, code, item.get("label", code)])
+    return _table("excluded", "Records left out of the models, and why", "id", [
+        _col("id", "Record"), _col("reason", "Reason code"), _col("label", "Why")], rows)
 
 
 def _parameter_table(names: Sequence[str],
@@ -644,9 +658,10 @@ def _market_table(name: str, title: str, item: str, columns: list[dict[str, str]
 
 
 def _excluded_rows(section: str, excluded: Mapping[str, Any] | None) -> list[list[Any]]:
-    return [[section, code, r.get("label"), r.get("count"), ", ".join(map(str, r.get("ids")
-                                                                          or []))]
-            for code, r in ((excluded or {}).get("by_reason") or {}).items()]
+    """One row per record and reason a section left out: section, record, code, label."""
+    return [[section, str(i), code, r.get("label", code)]
+            for code, r in ((excluded or {}).get("by_reason") or {}).items()
+            for i in r.get("ids") or []]
 
 
 def _msp_overview(ov: Mapping[str, Any], fc: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -922,20 +937,22 @@ def compute_msp(db: sqlite_utils.Database, definition: Mapping[str, Any], *,
         keep = ({"fcoc_summary", "fee_gap", "travel_fcoc"} if "fcoc" in sections else set()) \
             | ({"trajectory"} if "trajectory" in sections else set())
         detail += [t for t in fc_tables if t["name"] in keep]
-    if "exposure" in sections:
-        detail += _detail_tables(db, names, results, ["classes", "cross_subsidy"])
+    if "exposure" in sections:  # the pack's own table of what was left out replaces theirs
+        detail += [t for t in _detail_tables(db, names, results, ["classes", "cross_subsidy"])
+                   if t["name"] != "excluded"]
     if "at_risk" in sections:
         detail.append(_msp_at_risk(db, names, results))
-    excluded_rows = _excluded_rows("coverage", cov.get("excluded"))
-    excluded_rows += _excluded_rows("fcoc travel", fc["travel"]["excluded"])
-    for key, g in [("homecare", fc["summary"]["homecare"]),
-                   *fc["summary"]["care_homes"].items()]:
-        excluded_rows += _excluded_rows(f"fcoc {key}", g.get("excluded"))
-    for n in names:
-        excluded_rows += _excluded_rows(f"equalisation: {n}", results[n].get("excluded"))
-    detail.append(_market_table("excluded", "Records left out, and why", "reason", [
-        _col("section", "Section"), _col("reason", "Reason"), _col("label", "What is missing"),
-        _col("count", "Records", "records"), _col("ids", "Which")], excluded_rows))
+    parts = [("coverage", cov.get("excluded")),
+             ("Fair Cost of Care travel", fc["travel"]["excluded"]),
+             *[(f"Fair Cost of Care {key}", g.get("excluded")) for key, g in
+               [("homecare", fc["summary"]["homecare"]), *fc["summary"]["care_homes"].items()]],
+             *[(n, results[n].get("excluded")) for n in names]]
+    excluded_rows = [row for section, part in parts for row in _excluded_rows(section, part)]
+    # as the fee-impact report's table (one row per record and reason), by section
+    detail.append({"name": "excluded", "title": "Records left out, and why", "item": "id",
+                   "columns": [_col("section", "Section"), _col("id", "Record"),
+                               _col("reason", "Reason code"), _col("label", "Why")],
+                   "rows": excluded_rows})
     step(1.0, "done")
     return {
         "report_type": "msp",
@@ -955,13 +972,7 @@ def compute_msp(db: sqlite_utils.Database, definition: Mapping[str, Any], *,
                  "cost_now_total": fc["cost_now_total"], "quantile_rule": fc["quantile_rule"],
                  "outlier_rule": fc["outlier_rule"]},
         "overview_as_of": ov["as_of"],
-        "excluded": _merged_excluded([cov.get("excluded"), fc["travel"]["excluded"],
-                                      *[g.get("excluded") for g in [
-                                          fc["summary"]["homecare"],
-                                          *fc["summary"]["care_homes"].values()]],
-                                      *[results[n].get("excluded") for n in names]]),
-        "excluded_by_section": [{"section": r[0], "reason": r[1], "label": r[2],
-                                 "count": r[3], "ids": r[4]} for r in excluded_rows],
+        "excluded": _merged_excluded([part for _section, part in parts]),
         "detail": detail,
         "parameters": _parameter_table(names, results),
     }
@@ -1382,11 +1393,11 @@ SHEETS = {"overview": "Market", "cqc_ratings": "CQC ratings",
           "market_rurality": "Market by rurality", "coverage_rurality": "Coverage by rurality",
           "care_gaps": "Care gaps", "fcoc_summary": "FCoC returns", "fee_gap": "FCoC fee gap",
           "travel_fcoc": "Travel against FCoC", "trajectory": "Fee trajectory",
-          "at_risk": "Providers at risk", "excluded": "Left out",
+          "at_risk": "Providers at risk",
           "classes": "Classes", "rurality": "By rurality", "groups": "By group",
           "care_homes": "Care homes", "homecare_providers": "Home-care providers",
           "unmet_zones": "Unmet hours by zone", "uncertainty": "Uncertainty",
-          "sweep": "Take-up sweep"}
+          "sweep": "Take-up sweep", "excluded": "Left out"}
 NUMBER_FORMATS = {u: formats.xlsx_format(u) for u in formats.UNIT_STYLE}
 
 
