@@ -184,10 +184,12 @@ def travel(db: sqlite_utils.Database, summary: dict[str, Any], pay_ratio: float,
 
 
 def fcoc(db: sqlite_utils.Database, levers: dict[str, Any] | None = None,
-         coverage: dict[str, Any] | None = None) -> dict[str, Any]:
+         coverage: dict[str, Any] | None = None, *, with_travel: bool = True
+         ) -> dict[str, Any]:
     """The Fair Cost of Care summary with the fee gap and trajectory (see docs/fcoc.md), and
     the travel the coverage model finds against the FCoC travel_time line (`travel`; from
-    `coverage`, a coverage result, else the latest coverage run in the store)."""
+    `coverage`, a coverage result, else the latest coverage run in the store; None without
+    `with_travel`, for callers that need only the medians)."""
     lv = registry.check("fcoc", levers or {})
     today = lv["as_of"] or date.today().isoformat()
     summary = model.summarise(returns(db), provider_counts(db), lv["exclude_outliers"])
@@ -235,7 +237,7 @@ def fcoc(db: sqlite_utils.Database, levers: dict[str, Any] | None = None,
     costs = [e["cost_now"] for e in against.values() if e["cost_now"] is not None]
     pay_now, _prices = factors(start)
     return {"summary": summary, "against_fees": against, "placements": volumes,
-            "travel": travel(db, summary, pay_now, coverage),
+            "travel": travel(db, summary, pay_now, coverage) if with_travel else None,
             "levers": lv, "as_of": today,
             "cost_now_total": round(sum(costs), 2) if costs else None,
             "quantile_rule": "Excel QUARTILE.INC (linear interpolation)",
@@ -252,7 +254,7 @@ def medians_now(db: sqlite_utils.Database, as_of: str | None = None) -> dict[str
     hour) and standard residential and nursing care (GBP per resident-week), as `fcoc` gives
     them (`against_fees[group]["median"]`): what the `la_fee_basis` lever and the cost of care
     by zone read. A group without returns has None."""
-    res = fcoc(db, {"as_of": as_of} if as_of else None)
+    res = fcoc(db, {"as_of": as_of} if as_of else None, with_travel=False)
     return {"as_of": res["as_of"], "returns_date": res["levers"]["returns_date"],
             "medians": {g: res["against_fees"][g]["median"] for g in BASIS_GROUPS},
             "returns": {g: (res["summary"]["homecare"] if g == "homecare"

@@ -9,6 +9,8 @@ import json
 
 import openpyxl
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from caremarket import analyses, fair_cost, reports
 from caremarket.cli import cli
@@ -42,6 +44,28 @@ def test_fcoc_median_sets_every_home_to_its_category_median_and_before_stays_as_
     assert {r["provider_id"]: r["la_fee"] for r in sample_db["care_homes"].rows} == \
         {k: v["la_fee"] for k, v in stored.items()}
     assert out["scenario"] == {"la_fee_basis": "fcoc_median", "la_fee_change": 0.05}
+
+
+@settings(max_examples=12, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(change=st.floats(-0.2, 0.5), take_up=st.floats(0.0, 1.0))
+def test_any_fee_change_on_top_of_the_basis(sample_db, change, take_up):
+    """Invariants: the basis moves only the LA fee paid after (median x (1 + change)); before
+    stays as stored; the same homes and beds are assessed at either basis."""
+    med = fair_cost.medians_now(sample_db)["medians"]
+    nursing = {r["provider_id"]: r["nursing"] for r in sample_db["care_homes"].rows}
+    scen = {"la_fee_change": change, "take_up": take_up}
+    at_median = analyses.viability(sample_db, {**scen, "la_fee_basis": "fcoc_median"})
+    as_stored = analyses.viability(sample_db, scen)
+    for a, b in zip(at_median["viability"]["providers"], as_stored["viability"]["providers"],
+                    strict=True):
+        assert a["provider_id"] == b["provider_id"]
+        assert a["baseline"] == b["baseline"]
+        target = med["nursing"] if nursing[a["provider_id"]] else med["residential"]
+        assert a["scenario"]["la_fee"] == pytest.approx(target * (1 + change))
+    assert at_median["summary"]["beds"] == as_stored["summary"]["beds"]
+    assert at_median["summary"]["beds_by_class"]["before"] == \
+        as_stored["summary"]["beds_by_class"]["before"]
 
 
 def test_current_basis_is_the_default_and_changes_nothing(sample_db):
