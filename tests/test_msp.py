@@ -311,3 +311,36 @@ def test_the_pack_from_the_api_and_the_page(app, client, api_token):
     assert 'id="msp-fcoc"' in html and 'id="msp-exposure"' not in html
     cost = next(r for r in _rows(report, "overview") if r["measure"] == "fcoc_cost_now")
     assert "£{:,.0f}".format(cost["value"]) in html
+
+
+def test_an_admin_creates_and_edits_a_pack_with_the_form(app):
+    from caremarket.store import open_store
+
+    client = app.test_client()
+    token = login(client, "admin")
+    form = client.get("/reports/new").get_data(as_text=True)
+    assert 'name="report_type"' in form and 'name="sections"' in form
+    data = {"name": "Pack 2027", "cron": "0 6 1 4 *", "report_type": "msp",
+            "scenarios": ["s18-3 quarter take-up", "s18-3 full take-up"],
+            "sections": ["overview", "at_risk"], "measures": ["sweep"],  # measures: not a pack's
+            "enabled": "on", "csrf_token": token}
+    assert client.post("/reports/new", data={**data, "csrf_token": ""}).status_code == 400
+    resp = client.post("/reports/new", data=data)
+    assert resp.status_code == 302, resp.get_data(as_text=True)
+    store = open_store(app.config["DATABASE"])
+    try:
+        d = reports.get_definition(store, "Pack 2027")
+        assert d["report_type"] == "msp" and d["measures"] == ["overview", "at_risk"]
+    finally:
+        store.close()
+    page = client.get("/reports/Pack 2027").get_data(as_text=True)
+    assert "Market Sustainability Plan evidence pack" in page and "Providers at risk" in page
+    edit = client.get("/reports/Pack 2027/edit").get_data(as_text=True)
+    assert 'name="report_type"' not in edit and 'name="measures"' not in edit
+    resp = client.post("/reports/Pack 2027/edit", data={**data, "sections": ["trajectory"]})
+    assert resp.status_code == 302
+    store = open_store(app.config["DATABASE"])
+    try:
+        assert reports.get_definition(store, "Pack 2027")["measures"] == ["trajectory"]
+    finally:
+        store.close()
