@@ -254,7 +254,8 @@ def medians_now(db: sqlite_utils.Database, as_of: str | None = None) -> dict[str
     hour) and standard residential and nursing care (GBP per resident-week), as `fcoc` gives
     them (`against_fees[group]["median"]`): what the `la_fee_basis` lever and the cost of care
     by zone read. A group without returns has None."""
-    res = fcoc(db, {"as_of": as_of} if as_of else None, with_travel=False)
+    # one year of trajectory: its assumptions are then only those the median itself needs
+    res = fcoc(db, {"years": 1, **({"as_of": as_of} if as_of else {})}, with_travel=False)
     return {"as_of": res["as_of"], "returns_date": res["levers"]["returns_date"],
             "medians": {g: res["against_fees"][g]["median"] for g in BASIS_GROUPS},
             "returns": {g: (res["summary"]["homecare"] if g == "homecare"
