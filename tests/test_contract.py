@@ -181,3 +181,20 @@ def test_integers_and_booleans_in_a_query_are_taken_only_as_their_schema_spells_
     imported = client.get("/api/v1/imports", headers=headers).get_json()["items"][0]["id"]
     resp = client.post(f"/api/v1/imports/{imported}/revert?cascade=yes", headers=headers)
     assert resp.status_code == 400 and "cascade" in resp.get_json()["error"]["message"]
+
+
+def test_the_fee_basis_in_a_scenario_is_one_of_its_words_never_null(client, api_token):
+    from tests.conftest import bearer
+
+    headers = bearer(api_token("analyst"))
+    for value in (None, 1, True):
+        resp = client.post("/api/v1/scenarios", json={"name": "basis", "values": {
+            "la_fee_basis": value}}, headers=headers)
+        assert resp.status_code == 400, value
+        assert resp.get_json()["error"]["details"] == {"field": "values.la_fee_basis"}
+        resp = client.post("/api/v1/runs", json={"kind": "viability", "scenario": {
+            "la_fee_basis": value}}, headers=headers)
+        assert resp.status_code == 400, value
+    resp = client.post("/api/v1/scenarios", json={"name": "basis", "values": {
+        "la_fee_basis": "fcoc_median"}}, headers=headers)
+    assert resp.status_code == 201
