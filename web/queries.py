@@ -115,14 +115,41 @@ def zones(db, args: dict[str, Any]) -> dict[str, Any]:
                     "zone_id")
 
 
+POPULATION_BANDS = (("65-74", "population_65_74"), ("75-84", "population_75_84"),
+                    ("85+", "population_85_plus"))
+
+
 def zone(db, zone_id: str) -> dict[str, Any]:
+    """One zone as the zone page shows it (`GET /api/v1/zones/<id>` returns the same dict).
+
+    The stored record (rurality, population, demand, self-funder share), `population` by age
+    band, its care homes with beds and self-funder shares, the agencies based in it, the
+    zone-scoped fee rates, and from the latest runs (analyses.zone_profile) `coverage`: met and
+    unmet hours, travel and cost per contact hour against the LA rate, the agencies in reach
+    with their minutes; `equalisation`: its homes' classes before and after.
+    """
     rows = _rows(db, "select * from zones where zone_id = ?", [zone_id])
     if not rows:
         raise UnknownEntity(f"no zone '{zone_id}'")
     out = rows[0]
-    out["care_homes"] = _rows(db, "select provider_id, name, beds from care_homes where "
-                                  "zone_id = ?", [zone_id])
+    out["population"] = [{"band": band, "people": out.get(col)} for band, col in
+                         POPULATION_BANDS]
+    out["care_homes"] = _rows(db, "select provider_id, name, beds, occupancy, "
+                                  "self_funder_share, la_fee, self_funder_fee, cqc_rating, "
+                                  "nursing from care_homes where zone_id = ? order by name, "
+                                  "provider_id", [zone_id])
+    homes = out["care_homes"]
+    out["beds"] = sum(h["beds"] or 0 for h in homes)
+    filled = [(h["beds"] * h["occupancy"], h["self_funder_share"]) for h in homes
+              if h["beds"] and h["occupancy"] is not None and h["self_funder_share"] is not None]
+    weight = sum(w for w, _ in filled)
+    out["care_home_self_funder_share"] = (sum(w * s for w, s in filled) / weight
+                                          if weight > 0 else None)
+    out["homecare_providers"] = _rows(db, "select provider_id, name, capacity_hours from "
+                                          "homecare_providers where zone_id = ? order by name, "
+                                          "provider_id", [zone_id])
     out["fees"] = _rows(db, "select * from fee_rates where zone_id = ?", [zone_id])
+    out.update(analyses.zone_profile(db, out))
     return out
 
 

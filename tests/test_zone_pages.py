@@ -1,0 +1,146 @@
+"""The zone page and its API twin, the glossary, plain-word schedules and the print layouts.
+
+The zone page `/zones/<id>` renders the dict `GET /api/v1/zones/<id>` returns
+(web.queries.zone), whose model figures are read from the latest coverage and equalisation runs
+(caremarket.analyses.zone_profile): no model is solved in the request.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.conftest import login
+from tests.test_pages import data_value, element, start_run, text_of
+
+
+@pytest.fixture
+def store(app):
+    from caremarket.store import open_store
+
+    db = open_store(app.config["DATABASE"])
+    yield db
+    db.close()
+
+
+def test_a_zone_page_shows_the_figures_its_api_returns(client, store):
+    csrf = login(client, "analyst")
+    cov = start_run(client, csrf, {"kind": "coverage", "levers": {"max_minutes": 30}})
+    eq = start_run(client, csrf, {"kind": "equalisation", "scenario": {"take_up": 0.5},
+                                  "options": {"montecarlo_draws": 0, "homecare": False}})
+    r = cov["result"]
+    gap = r["care_gaps"][0]["zone_id"]
+    zone_of_home = next(h["zone_id"] for h in eq["result"]["viability"]["providers"]
+                        if h.get("zone_id"))
+    login(client, "viewer")
+    for zid in (gap, zone_of_home):
+        api = client.get(f"/api/v1/zones/{zid}").get_json()
+        z = next(x for x in r["zones_map"] if x["zone_id"] == zid)
+        c = api["coverage"]
+        assert c["status"] == "current" and c["run_id"] == cov["id"]
+        for key in ("met_hours", "unmet_hours", "travel_minutes_per_contact_hour",
+                    "cost_per_contact_hour", "la_hourly_rate", "gap"):
+            assert c[key] == z.get(key), key
+        assert c["max_minutes"] == 30
+        # the agencies in reach: nearest first, within the limit, with the hours they cover
+        minutes = [a["minutes"] for a in c["agencies"]]
+        assert minutes == sorted(minutes) and all(m <= 30 for m in minutes)
+        assert sum(a["contact_hours"] for a in c["agencies"]) == pytest.approx(z["met_hours"])
+        assert len(c["agencies"]) == min(z["reachable_providers"], 10) or \
+            len(c["agencies"]) > 10
+        # population bands, care homes and beds from the store
+        row = store.execute("select population_65_74, population_75_84, population_85_plus, "
+                            "rurality from zones where zone_id = ?", [zid]).fetchone()
+        assert [p["people"] for p in api["population"]] == list(row[:3])
+        assert api["rurality"] == row[3]
+        beds = store.execute("select coalesce(sum(beds), 0) from care_homes where zone_id = ?",
+                             [zid]).fetchone()[0]
+        assert api["beds"] == beds
+        e = api["equalisation"]
+        assert e["run_id"] == eq["id"]
+        want = {h["provider_id"]: h["scenario"]["class"]
+                for h in eq["result"]["viability"]["providers"] if h.get("zone_id") == zid}
+        assert {h["provider_id"]: h["class_after"] for h in e["homes"]} == want
+
+        html = client.get(f"/zones/{zid}").get_data(as_text=True)
+        kpis = element(html, "zone-kpis")
+        assert data_value(kpis, "unmet_hours") == pytest.approx(c["unmet_hours"])
+        assert data_value(kpis, "demand_hours") == pytest.approx(api["demand_hours"])
+        if c["cost_per_contact_hour"] is not None:
+            assert data_value(kpis, "cost_per_contact_hour") == pytest.approx(
+                c["cost_per_contact_hour"])
+        else:
+            assert "No agency within reach" in text_of(kpis)
+        if c["agencies"]:
+            table = element(html, "zone-agencies")
+            assert re.findall(r'data-provider-id="([^"]+)"', table) == [
+                a["provider_id"] for a in c["agencies"]]
+        homes = element(html, "zone-care-homes")
+        assert set(re.findall(r'data-provider-id="([^"]+)"', homes)) == {
+            h["provider_id"] for h in api["care_homes"]}
+        assert "/glossary#unmet-hours" in kpis and "Traceback" not in html
+
+
+def test_a_zone_page_before_any_run_and_after_the_data_changed(client, store):
+    store.execute("delete from runs")
+    store.conn.commit()
+    login(client, "viewer")
+    zid = store.execute("select zone_id from zones order by zone_id limit 1").fetchone()[0]
+    api = client.get(f"/api/v1/zones/{zid}").get_json()
+    assert api["coverage"] == {"status": "missing", "run_id": None}
+    assert api["equalisation"] == {"status": "missing", "run_id": None}
+    html = client.get(f"/zones/{zid}").get_data(as_text=True)
+    assert "zone-no-coverage" in html
+
+    csrf = login(client, "analyst")
+    start_run(client, csrf, {"kind": "coverage", "levers": {}})
+    store.execute("update zones set demand_hours = demand_hours + 1 where zone_id = ?", [zid])
+    store.conn.commit()
+    api = client.get(f"/api/v1/zones/{zid}").get_json()
+    assert api["coverage"]["status"] == "stale"
+    assert "zone-stale" in client.get(f"/zones/{zid}").get_data(as_text=True)
+
+
+def test_an_unknown_zone_is_a_404_page_and_envelope(client):
+    login(client, "viewer")
+    page = client.get("/zones/NO-SUCH-ZONE")
+    assert page.status_code == 404 and "NO-SUCH-ZONE" in page.get_data(as_text=True)
+    api = client.get("/api/v1/zones/NO-SUCH-ZONE")
+    assert api.status_code == 404
+    assert api.get_json()["error"]["code"] == "not_found"
+
+
+def test_tables_that_name_a_zone_link_to_its_page(client, store):
+    csrf = login(client, "analyst")
+    cov = start_run(client, csrf, {"kind": "coverage", "levers": {"max_minutes": 30}})
+    eq = start_run(client, csrf, {"kind": "equalisation", "scenario": {"take_up": 0.5},
+                                  "options": {"montecarlo_draws": 0, "homecare": False}})
+    html = client.get(f"/coverage?run={cov['id']}").get_data(as_text=True)
+    for table in ("care-gaps", "zone-costs"):
+        links = re.findall(r'href="/zones/([^"]+)"', element(html, table))
+        assert links, table
+    gaps = re.findall(r'href="/zones/([^"]+)"', element(html, "care-gaps"))
+    assert gaps == [g["zone_id"] for g in cov["result"]["care_gaps"]]
+    html = client.get(f"/equalisation?run={eq['id']}").get_data(as_text=True)
+    assert re.findall(r'href="/zones/([^"]+)"', element(html, "break-even"))
+    overview = client.get("/").get_data(as_text=True)
+    assert re.findall(r'href="/zones/([^"]+)"', element(overview, "zones-table"))
+
+
+def test_the_glossary_explains_each_linked_term(client, store):
+    from web.glossary import ANCHORS
+
+    csrf = login(client, "analyst")
+    cov = start_run(client, csrf, {"kind": "coverage", "levers": {}})
+    eq = start_run(client, csrf, {"kind": "equalisation", "scenario": {"la_fee_change": 0.1},
+                                  "options": {"montecarlo_draws": 0, "homecare": False}})
+    glossary = client.get("/glossary").get_data(as_text=True)
+    linked = set()
+    for path in ("/", f"/coverage?run={cov['id']}", f"/equalisation?run={eq['id']}"):
+        linked |= set(re.findall(r'/glossary#([a-z-]+)', client.get(path).get_data(as_text=True)))
+    assert linked and linked <= ANCHORS
+    for anchor in linked:
+        assert f'id="{anchor}"' in glossary
+    entry = text_of(glossary.split('id="cross-subsidy-lost"')[1].split("</dd>")[0])
+    assert "higher LA fee" in entry and "narrows" in entry
