@@ -144,3 +144,80 @@ def test_the_glossary_explains_each_linked_term(client, store):
         assert f'id="{anchor}"' in glossary
     entry = text_of(glossary.split('id="cross-subsidy-lost"')[1].split("</dd>")[0])
     assert "higher LA fee" in entry and "narrows" in entry
+
+
+@pytest.mark.parametrize("cron, words", [
+    ("0 6 * * 1", "every Monday at 06:00"),
+    ("30 7 * * 1-5", "every weekday (Monday to Friday) at 07:30"),
+    ("0 6 * * 0,6", "every Saturday and Sunday at 06:00"),
+    ("0 6 * * 7", "every Sunday at 06:00"),
+    ("0 6 1 * *", "on the 1st of every month at 06:00"),
+    ("0 6 1 1,4,7,10 *", "on the 1st of January, April, July and October at 06:00"),
+    ("0 6,18 * * *", "every day at 06:00 and 18:00"),
+    ("*/15 * * * *", "every 15 minutes"),
+    ("0 * * * *", "every hour, on the hour"),
+    ("0 6 * * mon-fri", "every weekday (Monday to Friday) at 06:00"),
+])
+def test_a_schedule_reads_in_words(cron, words):
+    from caremarket.reports import schedule_words
+
+    assert schedule_words(cron) == words
+    assert schedule_words(cron, "Europe/London") == f"{words} (Europe/London time)"
+
+
+def test_the_reports_list_shows_schedules_in_words(client):
+    login(client, "viewer")
+    html = client.get("/reports").get_data(as_text=True)
+    if "report-definitions" not in html:
+        pytest.skip("the sample store holds no report definition")
+    table = text_of(element(html, "report-definitions"))
+    assert "every Monday at 06:00" in table or " at " in table
+    assert "* * *" not in table
+
+
+def test_the_overview_opens_with_a_headline_in_words(client, store):
+    csrf = login(client, "analyst")
+    cov = start_run(client, csrf, {"kind": "coverage", "levers": {"max_minutes": 30}})
+    eq = start_run(client, csrf, {"kind": "equalisation", "scenario": {"take_up": 0.5},
+                                  "options": {"montecarlo_draws": 0, "homecare": False}})
+    api = client.get("/api/v1/overview").get_json()["headline"]
+    r = cov["result"]
+    assert api["coverage"]["share_met"] == pytest.approx(r["coverage"])
+    assert api["coverage"]["zones_with_gap"] == len(
+        [z for z in r["zones"] if z["unmet_hours"] > max(1e-6, 1e-6 * r["demand_hours"])])
+    h = eq["result"]["headline"]["homes_by_class"]
+    assert api["equalisation"]["homes_at_risk_after"] == h["after"].get("at risk", 0) + \
+        h["after"].get("unviable", 0)
+    html = client.get("/").get_data(as_text=True)
+    words = element(html, "overview-headline")
+    assert data_value(words, "share_met") == pytest.approx(r["coverage"])
+    text = text_of(words)
+    assert f"{100 * r['coverage']:.0f}% of home-care demand can be met" in text
+    assert f"{api['coverage']['zones_with_gap']} of {len(r['zones'])} zones have a care gap" in text
+    assert "care homes are at risk or unviable now" in text
+    assert "Data last imported" in text or "No data imported yet" in text
+
+
+def test_the_homes_that_tip_first_lead_the_equalisation_page(client):
+    csrf = login(client, "analyst")
+    eq = start_run(client, csrf, {"kind": "equalisation", "scenario": {"take_up": 0.5},
+                                  "options": {"montecarlo_draws": 0, "homecare": False}})
+    homes = eq["result"]["viability"]["providers"]
+    tips = {t["provider_id"]: t for t in eq["result"]["sweep"]["tipping"]}
+    hit = [h for h in homes if h["scenario"]["class"] != "sustainable"]
+    html = client.get(f"/equalisation?run={eq['id']}").get_data(as_text=True)
+    table = element(html, "tipping-first")
+    listed = re.findall(r'<tr data-provider-id="([^"]+)"', table)
+    assert sorted(listed) == sorted(h["provider_id"] for h in hit) and listed
+    firsts = [min(x for x in (tips[p]["at_risk_at"], tips[p]["unviable_at"]) if x is not None)
+              for p in listed]
+    assert firsts == sorted(firsts)  # the first to tip as take-up rises at the top
+    for attr in ("data-class", "data-zone", "data-group"):
+        assert attr in table
+    filters = element(html, "first-filters")
+    zones = {h["zone_id"] for h in hit if h.get("zone_id")}
+    assert set(re.findall(r"<option>([^<]+)</option>", filters)) >= zones
+    # then the full table, every home
+    full = element(html, "break-even")
+    assert len(re.findall(r"<tr data-provider-id=", full)) == len(homes)
+    assert html.index('id="tipping-first"') < html.index('id="break-even"')

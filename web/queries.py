@@ -262,7 +262,66 @@ def overview(db) -> dict[str, Any]:
     rural_uplifts = db.execute("select count(*) from fee_rates where zone_id is not null"
                                ).fetchone()[0]
     return {"totals": totals, "by_rurality": by_rurality, "freshness": freshness,
-            "fee_schedule": schedule, "zone_scoped_rates": rural_uplifts, "as_of": today}
+            "fee_schedule": schedule, "zone_scoped_rates": rural_uplifts, "as_of": today,
+            "headline": headline(db, freshness, today)}
+
+
+def headline(db, freshness: list[dict[str, Any]], today: str) -> dict[str, Any]:
+    """What the Overview says first, in words: demand met and the zones with gaps (the latest
+    coverage run), care homes at risk (the latest equalisation run), how fresh the data is.
+
+    Read from the runs' stored results (SQLite's json_each: no result is loaded whole, no
+    model is solved); a figure with no run to read it from is None.
+    """
+    out: dict[str, Any] = {"coverage": None, "equalisation": None}
+    cov = db.execute("select id, finished_at, json_extract(result, '$.coverage'), "
+                     "json_extract(result, '$.met_hours'), json_extract(result, "
+                     "'$.demand_hours'), json_extract(result, '$.unmet_hours'), "
+                     "json_extract(result, '$.cost_of_care.zones_unreached'), "
+                     "json_extract(result, '$.levers.max_minutes'), "
+                     "json_extract(result, '$.parameters.max_travel_minutes') "
+                     "from runs where kind = 'coverage' and status = 'done' "
+                     "order by id desc limit 1").fetchone()
+    if cov:
+        floor = max(1e-6, 1e-6 * (cov[4] or 0))  # the care-gap floor of optimizer.coverage
+        gaps = db.execute("select count(*) from runs, json_each(runs.result, '$.zones') j "
+                          "where runs.id = ? and json_extract(j.value, '$.unmet_hours') > ?",
+                          [cov[0], floor]).fetchone()[0]
+        zones = db.execute("select json_array_length(result, '$.zones') from runs where id = ?",
+                           [cov[0]]).fetchone()[0]
+        out["coverage"] = {"run_id": cov[0], "finished_at": cov[1], "share_met": cov[2],
+                           "met_hours": cov[3], "demand_hours": cov[4], "unmet_hours": cov[5],
+                           "zones": zones, "zones_with_gap": gaps, "zones_unreached": cov[6],
+                           "max_minutes": cov[7] if cov[7] is not None else cov[8]}
+    eq = db.execute("select id, finished_at, json_extract(result, '$.headline'), "
+                    "json_extract(result, '$.scenario'), json_extract(result, "
+                    "'$.scenario_name') from runs where kind = 'equalisation' and status = "
+                    "'done' order by id desc limit 1").fetchone()
+    if eq:
+        h = json.loads(eq[2]) if eq[2] else {}
+        by = h.get("homes_by_class") or {}
+        out["equalisation"] = {
+            "run_id": eq[0], "finished_at": eq[1], "scenario": json.loads(eq[3] or "{}"),
+            "scenario_name": eq[4], "care_homes": h.get("care_homes"),
+            "homes_at_risk_now": sum((by.get("before") or {}).get(c, 0)
+                                     for c in ("at risk", "unviable")),
+            "homes_at_risk_after": sum((by.get("after") or {}).get(c, 0)
+                                       for c in ("at risk", "unviable")),
+            "beds_at_risk_now": h.get("beds_at_risk_before"),
+            "beds_at_risk_after": h.get("beds_at_risk_after"),
+            "agencies_exiting": h.get("homecare_exits")}
+    stamps = sorted(f["last_import"] for f in freshness if f.get("last_import"))
+    newest, oldest = (stamps[-1], stamps[0]) if stamps else (None, None)
+
+    def days(stamp: str | None) -> int | None:
+        if not stamp:
+            return None
+        return (date.fromisoformat(today) - date.fromisoformat(stamp[:10])).days
+
+    out["data"] = {"last_import": newest, "days_since_last_import": days(newest),
+                   "oldest_import": oldest, "days_since_oldest_import": days(oldest),
+                   "kinds_imported": len(stamps)}
+    return out
 
 
 def imports(db, args: dict[str, Any]) -> dict[str, Any]:
