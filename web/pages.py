@@ -364,21 +364,30 @@ def tipping_first(rows: list[dict[str, Any]], sweep: Mapping[str, Any] | None
     then by margin after. The choices of the class, zone and group filters come with it.
     """
     hit = [r for r in rows if r["class_after"] in ("at risk", "unviable")]
-    direction = "up"
+    direction, lo, hi = "up", None, None
     if sweep and sweep.get("tipping"):
         direction = sweep["tipping"][0].get("direction") or "up"
-    sign = 1.0 if direction == "up" else -1.0
+        xs = [row[sweep["parameter"]] for row in sweep.get("table") or []]
+        lo, hi = (min(xs), max(xs)) if xs else (None, None)
+
+    def when(v: Any) -> float:
+        """How early a tipping point comes as the lever moves the harmful way: a point beyond
+        the lever's start counts as 'already', one beyond its end as never."""
+        x = formats.finite(v)
+        if x is None:
+            return math.inf
+        if direction == "up":
+            return max(x, lo) if lo is not None else x
+        return -(min(x, hi) if hi is not None else x)
 
     def key(r: dict[str, Any]) -> tuple:
-        t = formats.finite(r.get("at_risk_at"))
-        u = formats.finite(r.get("unviable_at"))
-        first = min((sign * x for x in (t, u) if x is not None), default=math.inf)
-        return (first if sweep else 0.0, SEVERITY.get(r["class_after"], 3),
+        tips = (when(r.get("at_risk_at")), when(r.get("unviable_at"))) if sweep else (0, 0)
+        return (*tips, SEVERITY.get(r["class_after"], 3),
                 formats.finite(r.get("margin_after")) or 0.0, str(r["provider_id"]))
 
     hit.sort(key=key)
     return {"homes": hit, "parameter": sweep.get("parameter") if sweep else None,
-            "direction": direction,
+            "direction": direction, "lo": lo, "hi": hi,
             "zones": sorted({str(r["zone_id"]) for r in hit if r.get("zone_id")}),
             "groups": sorted({(str(r["group_id"]), r.get("group_name") or str(r["group_id"]))
                               for r in hit if r.get("group_id")}, key=lambda g: g[1])}
