@@ -605,10 +605,11 @@ def _detail_tables(db: sqlite_utils.Database, names: Sequence[str],
             for measure, q in (mc.get("market") or {}).items():
                 rows.append([n, measure, q.get("p05"), q.get("median"), q.get("p95"),
                              q.get("mean")])
-        tables.append(_table("uncertainty", "Monte Carlo: the market over 10,000 draws",
-                             "measure", [_col("measure", "Measure"), _col("p05", "5th pct"),
-                                         _col("median", "Median"), _col("p95", "95th pct"),
-                                         _col("mean", "Mean")], rows))
+        tables.append(_table(
+            "uncertainty", "Uncertain take-up: the market over 10,000 draws (Monte Carlo)",
+            "measure", [_col("measure", "Measure"), _col("p05", "Low (1 in 20 draws below)"),
+                        _col("median", "Median"), _col("p95", "High (1 in 20 draws above)"),
+                        _col("mean", "Mean")], rows))
     if "sweep" in measures:
         keys = [("providers_sustainable", "Homes sustainable", "homes"),
                 ("providers_at_risk", "Homes at risk", "homes"),
