@@ -116,8 +116,13 @@ SECTIONS: tuple[tuple[str, tuple[Term, ...]], ...] = (
              "the premium self-funders pay above the LA fee shrinks. That premium is what the "
              "model counts as cross-subsidy, so more of it is 'lost'. The home's income does "
              "not fall: its self-funders pay the same, and the council pays more for its "
-             "residents; the council now pays what self-funders used to cover. With the LA fee "
-             "at or above a home's self-funder fee there is no cross-subsidy left to lose.",
+             "residents; the council now pays what self-funders used to cover. For example, "
+             "with a self-funder fee of £1,100 and an LA fee of £850 a week, each self-funder "
+             "pays £250 of cross-subsidy; raise the LA fee by 10% to £935 and the premium is "
+             "£165, so £85 a week per self-funder is 'lost', while the home gains £85 a week "
+             "for each council-funded resident and its self-funders pay what they did. With "
+             "the LA fee at or above a home's self-funder fee there is no cross-subsidy left "
+             "to lose.",
              "methodology s5; market/viability.py evaluate(): cross_subsidy = resident weeks x "
              "s' x (F_sf' - F_la'), F_la' = F_la (1 + la_fee_change), F_sf' = max(F_sf - "
              "convergence (F_sf - F_la'), F_la')"),
