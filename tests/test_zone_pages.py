@@ -221,3 +221,42 @@ def test_the_homes_that_tip_first_lead_the_equalisation_page(client):
     full = element(html, "break-even")
     assert len(re.findall(r"<tr data-provider-id=", full)) == len(homes)
     assert html.index('id="tipping-first"') < html.index('id="break-even"')
+
+
+def test_a_devon_zone_lists_the_bases_in_reach_with_the_real_travel_minutes(runner, tmp_path):
+    """On the real Devon case the zone's agencies in reach are the imported travel matrix's
+    pairs within the limit, nearest first, with the matrix's minutes."""
+    from caremarket import analyses
+    from caremarket.cli import cli
+    from caremarket.store import open_store
+    from tests.conftest import shared
+    from web import queries
+
+    path = str(tmp_path / "devon.db")
+    r = runner.invoke(cli, ["--db", path, "init", "--devon", str(shared("devon"))])
+    assert r.exit_code == 0, r.output
+    db = open_store(path)
+    try:
+        run = analyses.coverage(db, {"max_minutes": 30, "solver": "highs"})
+        served = max((z for z in run["zones"] if z["met_hours"] > 1),
+                     key=lambda z: (z["reachable_providers"], z["zone_id"]))
+        assert served["reachable_providers"] > 1
+        zone = queries.zone(db, served["zone_id"])
+        c = zone["coverage"]
+        assert c["status"] == "current" and c["max_minutes"] == 30
+        matrix = db.execute("select provider_id, minutes from travel_times where zone_id = ? "
+                            "and minutes <= 30 order by minutes, provider_id",
+                            [served["zone_id"]]).fetchall()
+        assert len(matrix) == served["reachable_providers"]
+        got = {a["provider_id"]: a["minutes"] for a in c["agencies"]}
+        for pid, minutes in matrix:
+            if pid in got:
+                assert got[pid] == pytest.approx(minutes, abs=0.01)
+        nearest = sorted(m for _, m in matrix)[:analyses.REACH_PER_ZONE]
+        assert sorted(got.values())[:len(nearest)] == pytest.approx(nearest, abs=0.01)
+        assert all(a["source"] == "matrix" for a in c["agencies"])
+        assert sum(a["contact_hours"] for a in c["agencies"]) == pytest.approx(
+            served["met_hours"])
+        assert c["unmet_hours"] == pytest.approx(served["unmet_hours"])
+    finally:
+        db.close()
