@@ -279,3 +279,21 @@ def test_reach_keeps_the_nearest_bases_and_every_one_used():
     assert full.set_index("provider_id").loc["FAR", "contact_hours"] == pytest.approx(100.0)
     capped = m.reach(1)  # the nearest, and the one used though it is not among the nearest
     assert list(capped["provider_id"]) == ["NEAR", "FAR"]
+
+
+def test_a_report_run_links_its_zones_to_their_pages(client):
+    from caremarket import reports as R
+
+    login(client, "viewer")
+    items = client.get("/api/v1/reports").get_json()["items"]
+    run_id = next(d for d in items if d["name"] == R.SAMPLE_REPORT)["latest_done_run"]["id"]
+    run = client.get(f"/api/v1/reports/runs/{run_id}").get_json()
+    zones = set()
+    for t in run["detail"]:
+        keys = [c["key"] for c in t["columns"]]
+        if "zone_id" in keys:
+            zones |= {str(row[keys.index("zone_id")]) for row in t["rows"]}
+    page = client.get(f"/reports/runs/{run_id}").get_data(as_text=True)
+    linked = set(re.findall(r'href="/zones/([^"]+)"', page))
+    assert linked, "the sample report names zones (home-care exits): each links to its page"
+    assert zones and zones == linked
