@@ -581,7 +581,7 @@ class CoverageModel:
         gaps = self.zones[self.zones["unmet_hours"] > floor]
         return gaps.sort_values(["unmet_hours", "zone_id"], ascending=[False, True])
 
-    def reach(self, per_zone: int = 10) -> pd.DataFrame:
+    def bases_in_reach(self, per_zone: int = 10) -> pd.DataFrame:
         """Return each zone's bases within the travel limit: the `per_zone` nearest and every
         one the solution assigns hours to (columns zone_id, provider_id, minutes,
         contact_hours, source), nearest first within a zone.

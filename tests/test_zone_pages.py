@@ -263,7 +263,7 @@ def test_a_devon_zone_lists_the_bases_in_reach_with_the_real_travel_minutes(runn
 
 
 def test_reach_keeps_the_nearest_bases_and_every_one_used():
-    """CoverageModel.reach: per zone the `per_zone` nearest bases and every base with hours
+    """CoverageModel.bases_in_reach: per zone the `per_zone` nearest bases and every base with hours
     there, nearest first; a small instance checked by hand."""
     from optimizer.coverage import CoverageModel
     from tests.test_coverage import KM_LAT, prov_frame, zone_frame
@@ -273,11 +273,11 @@ def test_reach_keeps_the_nearest_bases_and_every_one_used():
     provs = prov_frame([["NEAR", 50.0, -3.0, 0.0], ["MID", 50.0 + 5 * KM_LAT, -3.0, 0.0],
                         ["FAR", 50.0 + 10 * KM_LAT, -3.0, 500.0]])
     m = CoverageModel.from_frames(zones, provs).solve("cbc")
-    full = m.reach(10)
+    full = m.bases_in_reach(10)
     assert list(full["provider_id"]) == ["NEAR", "MID", "FAR"]
     assert list(full["minutes"]) == sorted(full["minutes"])
     assert full.set_index("provider_id").loc["FAR", "contact_hours"] == pytest.approx(100.0)
-    capped = m.reach(1)  # the nearest, and the one used though it is not among the nearest
+    capped = m.bases_in_reach(1)  # the nearest, and the one used though it is not among the nearest
     assert list(capped["provider_id"]) == ["NEAR", "FAR"]
 
 
