@@ -261,7 +261,7 @@ class PMedian(_Classic):
             engine.set_objective(cost)
             h = engine.h
             h.setOptionValue("time_limit", float(left) if left else INF)
-            h.run()
+            _run(h, engine._highspy, self.threads)
             ms = engine._highspy.HighsModelStatus
             status = h.getModelStatus()
             info = h.getInfo()
@@ -303,7 +303,7 @@ class PMedian(_Classic):
         x0 = self._columns_for(incumbent)
         h.setSolution(_highs_solution(h, x0))
         h.setOptionValue("time_limit", float(time_limit) if time_limit else INF)
-        h.run()
+        _run(h, engine._highspy, self.threads)
         ms = engine._highspy.HighsModelStatus
         status = h.getModelStatus()
         info = h.getInfo()
@@ -337,7 +337,8 @@ class PMedian(_Classic):
         sub = self.costs[:, self.site_indices]
         self.assigned = self.site_indices[np.argmin(sub, axis=1)]
         self.objective = float((self.weights * sub.min(axis=1)).sum())
-        self.mean_cost = self.objective / float(self.weights.sum())
+        total = float(self.weights.sum())
+        self.mean_cost = self.objective / total if total > 0 else 0.0  # no weight: no cost
 
     def to_dict(self) -> dict[str, Any]:
         out = {**super().to_dict(), "p": self.p, "mean_cost": self.mean_cost,
@@ -355,6 +356,15 @@ def choose_formulation(costs: np.ndarray, weights: np.ndarray, p: int) -> str:
     wc = weights[:, None] * costs
     integral = bool(np.all(wc == np.round(wc)))
     return "lagrangian" if integral and p <= PMedian.LAGRANGIAN_MAX_P else "radius"
+
+
+def _run(h, highspy, threads: int | None) -> None:
+    """Run HiGHS; a thread count other than the one its global scheduler started with makes
+    the run fail without a status, so the scheduler is restarted once with the count asked."""
+    h.run()
+    if threads and h.getModelStatus() == highspy.HighsModelStatus.kNotset:
+        highspy.Highs.resetGlobalScheduler(True)
+        h.run()
 
 
 def _highs_solution(h, x: np.ndarray):

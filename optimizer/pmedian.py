@@ -145,11 +145,14 @@ class LagrangianSearch:
         k = p - len(fixed_idx)
         best: Relaxation | None = None
         stall = 0
+        a = np.empty_like(wc)  # in place: this loop is the search's inner cost
+        ones = np.ones(wc.shape[0])
         for _ in range(iterations):
             self._check_time()
             self.iterations += 1
-            a = np.minimum(wc - u[:, None], 0.0)
-            rho = a.sum(axis=0)
+            np.subtract(wc, u[:, None], out=a)
+            np.minimum(a, 0.0, out=a)
+            rho = ones @ a
             if k <= 0:
                 chosen = fixed_idx
             elif k < len(free_idx):
@@ -233,7 +236,7 @@ class LagrangianSearch:
                     relax = root
                 else:
                     relax = self.subgradient(cand, isopen, u, self.NODE_ITERATIONS,
-                                             max(step, 0.5), 10, 1e-4)
+                                             step, 10, 1e-4)
                 self._expand(cand, isopen, relax, max(parent, relax.bound), stack)
         except TimeUp:
             pending = [parent for *_, parent, _r in stack] + [parent]
@@ -263,8 +266,8 @@ class LagrangianSearch:
             keep = ~close
             if int(keep.sum()) < p:
                 return
-            stack.append((cand[keep], (isopen | fix)[keep], relax.u, relax.step, bound,
-                          False))
+            stack.append((cand[keep], (isopen | fix)[keep], relax.u, max(relax.step, 0.5),
+                          bound, False))
             return
         # branch on the chosen site serving most points that the relaxation serves twice
         a = self.wc[:, cand] - relax.u[:, None] < 0
@@ -273,10 +276,10 @@ class LagrangianSearch:
         j = int(np.argmax(score))
         rest = np.ones(len(cand), bool)
         rest[j] = False
-        stack.append((cand[rest], isopen[rest], relax.u, relax.step, bound, False))
+        stack.append((cand[rest], isopen[rest], relax.u, 1.0, bound, False))
         opened = isopen.copy()
         opened[j] = True
-        stack.append((cand, opened, relax.u, relax.step, bound, False))
+        stack.append((cand, opened, relax.u, 1.0, bound, False))
 
 
 def reduced_radius_lp(costs: np.ndarray, weights: np.ndarray, p: int, red: Reduction):
