@@ -45,10 +45,14 @@ from spopt.locate import PMedian
 costs = np.load(sys.argv[1]); p = int(sys.argv[2]); limit = float(sys.argv[3])
 start = time.perf_counter()
 model = PMedian.from_cost_matrix(costs, np.ones(costs.shape[0]), p_facilities=p)
-model.solve(pulp.PULP_CBC_CMD(msg=False, timeLimit=limit))
+try:
+    model.solve(pulp.PULP_CBC_CMD(msg=False, timeLimit=limit))
+    status = pulp.LpStatus[model.problem.status]
+    value = pulp.value(model.problem.objective)
+except Exception as exc:  # spopt raises when CBC stops without a solution
+    status, value = type(exc).__name__, None
 seconds = time.perf_counter() - start
-print(json.dumps({"seconds": seconds, "objective": float(pulp.value(model.problem.objective)),
-                  "status": pulp.LpStatus[model.problem.status]}))
+print(json.dumps({"seconds": seconds, "objective": value, "status": status}))
 """
 
 
@@ -67,8 +71,12 @@ def spopt_time(costs: np.ndarray, p: int, limit: float, python: str | None):
         path = Path(tmp) / "costs.npy"
         np.save(path, costs)
         exe = sys.executable if python is None else python
+        start = time.perf_counter()
         out = subprocess.run([exe, "-c", SPOPT_SIDE, str(path), str(p), str(limit)],
-                             capture_output=True, text=True, check=True)
+                             capture_output=True, text=True)
+    if out.returncode != 0:  # the process failed: its last error line as the status
+        last = (out.stderr.strip().splitlines() or ["no output"])[-1]
+        return time.perf_counter() - start, None, f"failed ({last[:60]})"
     d = json.loads(out.stdout.strip().splitlines()[-1])
     return d["seconds"], d["objective"], d["status"]
 
@@ -110,8 +118,8 @@ def main() -> None:
             sp_seconds, sp_objective, sp_status = spopt_time(inst.costs, inst.p, args.limit,
                                                              python)
             ratios.append(m.seconds / sp_seconds)
-            extra = (f"{sp_seconds:.2f} | {sp_status} | {sp_objective:.0f} | "
-                     f"{m.seconds / sp_seconds:.3f}")
+            sp_value = "-" if sp_objective is None else f"{sp_objective:.0f}"
+            extra = f"{sp_seconds:.2f} | {sp_status} | {sp_value} | {m.seconds / sp_seconds:.3f}"
         print(f"| {name} | {inst.n} | {inst.p} | {m.formulation} | {m.status} | "
               f"{m.objective:.0f} | {optima[name]:.0f} | {bound} | {gap} | {m.seconds:.2f} | "
               f"{extra} |", flush=True)

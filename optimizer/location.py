@@ -182,6 +182,8 @@ class PMedian(_Classic):
             self._solve_assignment(incumbent, left)
         else:
             self._solve_lagrangian(incumbent, end)
+            if self.formulation == "lagrangian":
+                self.solver = None  # type: ignore[assignment]  # NumPy only: no MIP back end
         self.sites = [self.site_names[j] for j in self.site_indices]
         self._finish()
         if self.status == "optimal":
