@@ -120,6 +120,7 @@ class PMedian(_Classic):
     FORMULATIONS = ("auto", "lagrangian", "radius", "assignment")
     LAGRANGIAN_MAX_P = 20  # measured: docs/optimizer.md, "Choosing the formulation"
     formulation: str
+    asked_formulation: str  # as given: "auto" or the formulation itself
     constant: float
 
     @classmethod
