@@ -150,13 +150,12 @@ class LagrangianSearch:
         stall = 0
         d = None
         a = np.empty_like(wc)  # in place: this loop is the search's inner cost
-        ones = np.ones(wc.shape[0])
         for _ in range(iterations):
             self._check_time()
             self.iterations += 1
             np.subtract(wc, u[:, None], out=a)
             np.minimum(a, 0.0, out=a)
-            rho = ones @ a
+            rho = a.sum(axis=0)  # not a BLAS product: its threads stall on a busy machine
             if k <= 0:
                 chosen = fixed_idx
             elif k < len(free_idx):
@@ -180,7 +179,7 @@ class LagrangianSearch:
             if not g.any():  # the relaxation's solution is feasible: priced above
                 break
             d = g if d is None else g + DEFLECT * d  # deflected (Crowder 1976)
-            norm = float(d @ d)
+            norm = float((d * d).sum())
             u = u + step * max(self.ub - value, 0.0) / norm * d
         assert best is not None
         best.step = step
