@@ -120,7 +120,6 @@ class PMedian(_Classic):
     FORMULATIONS = ("auto", "lagrangian", "radius", "assignment")
     LAGRANGIAN_MAX_P = 20  # measured: docs/optimizer.md, "Choosing the formulation"
     formulation: str
-    asked_formulation: str  # as given: "auto" or the formulation itself
     constant: float
 
     @classmethod
@@ -158,7 +157,6 @@ class PMedian(_Classic):
         model.constant = 0.0
         model.weights, model.costs, model.p = w, c, p
         model.formulation = choose_formulation(c, w, p) if formulation == "auto" else formulation
-        model.asked_formulation = formulation
         return model
 
     def solve(self, solver: str | None = "auto", time_limit: float | None = None,

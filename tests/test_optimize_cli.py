@@ -187,11 +187,13 @@ def test_coverage_json_with_highs_is_one_json_object_on_stdout(tmp_path):
 
 def test_locate_pmedian_time_out_exit_code(runner, tmp_path):
     r = runner.invoke(cli, ["--db", str(tmp_path / "x.db"), "locate", "pmedian", "--orlib",
-                            str(shared("benchmarks", "orlib", "pmed26.txt")),
-                            "--time-limit", "0.5", "--json"])
+                            str(shared("benchmarks", "orlib", "pmed36.txt")),
+                            "--time-limit", "0.05", "--json"])
     assert r.exit_code == 3
     d = json.loads(r.stdout)
-    assert d["status"] == "time_limit" and d["time_limit"] == 0.5 and len(d["sites"]) == 5
+    assert d["status"] == "time_limit" and d["time_limit"] == 0.05 and len(d["sites"]) == 10
+    # the note quotes the limit asked for, not the seconds left when a phase began
+    assert "time limit of 0.05 s reached" in r.stderr
 
 
 def test_locate_pmedian_exit_codes_and_formulations(runner, tmp_path):
