@@ -484,8 +484,12 @@ def coverage(source: Market | sqlite_utils.Database, levers: Mapping[str, Any] |
 
     The result is the model's `to_dict` plus `levers` (as checked), `zones_map` (every zone
     with coordinates, unmet hours, travel and the s4 cost of care against the LA rate),
-    `cost_of_care` (by rurality), `excluded`, `input_hash`, `parameters` and `run_id`.
-    `parameters` overrides model parameters (the CLI's --set); `time_limit` is in seconds.
+    `cost_of_care` (by rurality), `excluded`, `input_hash`, `parameters` and `run_id`, and
+    the travel uncertainty (`CoverageModel.solve_band`): `reach_routed_share`,
+    `reach_estimated_share`, `unmet_hours_band` (None where no estimate is in or near reach)
+    and per zone `reach_routed_share`, `reach_uncertain`, `unmet_hours_low/high`.
+    `parameters` overrides model parameters (the CLI's --set); `time_limit` is in seconds,
+    for each of the three solves.
     """
     market = _market(source)
     progress = progress or _noop
@@ -500,6 +504,8 @@ def coverage(source: Market | sqlite_utils.Database, levers: Mapping[str, Any] |
             market, lv_given, parameters=parameters, travel_file=travel_file)
         progress(0.4, "solving")
         model.solve(lv["solver"], time_limit)
+        progress(0.6, "solving at the travel estimate's error quantiles")
+        model.solve_band(lv["solver"], time_limit)
         progress(0.85, "costing care per zone")
         result = model.to_dict(lv["gaps"])
         result["levers"] = lv
@@ -569,7 +575,8 @@ def zones_map(source: Market | sqlite_utils.Database, model, params) -> list[dic
     keep = [c for c in ("zone_id", "name", "lat", "lon", "rurality", "demand_hours",
                         "met_hours", "unmet_hours", "reachable_providers",
                         "travel_minutes_per_contact_hour", "marginal_travel_hours",
-                        *cost_cols) if c in z]
+                        "reach_routed_share", "reach_uncertain", "unmet_hours_low",
+                        "unmet_hours_high", *cost_cols) if c in z]
     clean = z[keep].astype(object).where(z[keep].notna(), None)
     out = [{k: (v.item() if hasattr(v, "item") else v) for k, v in r.items()}
            for r in clean.to_dict("records")]

@@ -264,7 +264,8 @@ COVERAGE: tuple[Lever, ...] = (
           "Link each zone to at most its N nearest bases (blank: every base in reach)",
           minimum=1, maximum=10_000, step=1, advanced=True),
     Lever("calibrate", "boolean", "Fit travel estimates",
-          "Fit the travel estimate (access minutes, crow-fly speed) to the travel matrix",
+          "Fit the travel estimate (access minutes, crow-fly speed) to the travel matrix's "
+          "pairs near the travel limit",
           default=True, advanced=True),
     Lever("gaps", "integer", "Care gaps listed", "How many of the largest care gaps to list "
           "(the table export holds every zone)", default=25, minimum=0, maximum=100_000,

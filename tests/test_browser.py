@@ -137,7 +137,20 @@ def test_a_coverage_run_shows_progress_then_care_gaps(page):
     assert api["result"]["levers"]["max_minutes"] == 30
     pct = f"{100 * api['result']['coverage']:.1f}%"
     assert pct in kpis, (pct, kpis)
+    # the sample market has no travel matrix: the band and its one-line explanation show
+    band = api["result"]["unmet_hours_band"]
+    assert band is not None and api["result"]["reach_estimated_share"] == 1.0
+    line = page.locator("#travel-uncertainty").inner_text()
+    assert "100% of demand is reached on estimated minutes" in line
+    assert f"{band['low']:,.0f} to {band['high']:,.0f} a week" in line
+    assert "if estimated minutes err" in kpis
+    page.select_option("#coverage-map-measure", "unmet_hours_high")
+    assert "if estimated minutes run long" in page.locator("#coverage-map").inner_text()
     shot(page, "04-coverage")
+    # the map page colours zones by the band's high end too
+    page.goto("/map")
+    page.select_option("#measure", "unmet_hours_high")
+    assert "if estimated minutes run long" in page.locator("#map-classes").inner_text()
     assert not page.js_errors, page.js_errors
 
 

@@ -43,6 +43,8 @@ MAP_MEASURES = {
     "unmet_hours": ("Unmet hours a week", "coverage"),
     "travel_minutes_per_contact_hour": ("Travel minutes per contact hour", "coverage"),
     "cost_per_contact_hour": ("Cost of care per contact hour (£)", "coverage"),
+    "unmet_hours_high": ("Unmet hours a week if estimated minutes run long (travel band)",
+                         "coverage"),
     "beds_at_risk": ("Beds at risk or unviable under the scenario", "equalisation"),
 }
 RURALITY_ORDER = RURALITY_CLASSES
@@ -184,6 +186,9 @@ def map_view(db) -> dict[str, Any]:
     if cov and cov["result"] and cov["result"].get("zones_map"):
         for key in ("unmet_hours", "travel_minutes_per_contact_hour", "cost_per_contact_hour"):
             measures[key] = {z["zone_id"]: z.get(key) for z in cov["result"]["zones_map"]}
+        if cov["result"].get("unmet_hours_band"):  # estimates in reach: the band's high end
+            measures["unmet_hours_high"] = {z["zone_id"]: z.get("unmet_hours_high")
+                                            for z in cov["result"]["zones_map"]}
     if eq and eq["result"]:
         at_risk = {}
         for z in eq["result"]["viability"]["totals"]["zone"]:
@@ -287,7 +292,9 @@ def coverage_extras(run: Mapping[str, Any] | None) -> dict[str, Any] | None:
                                      "demand_hours", "unmet_hours",
                                      "travel_minutes_per_contact_hour",
                                      "cost_per_contact_hour", "la_hourly_rate", "gap",
-                                     "rural_uplift_rate")}
+                                     "rural_uplift_rate", "reach_routed_share",
+                                     "reach_uncertain", "unmet_hours_low",
+                                     "unmet_hours_high")}
               for z in r.get("zones_map") or [] if z.get("lat") is not None]
     costed = sorted((z for z in r.get("zones_map") or []
                      if z.get("cost_per_contact_hour") is not None),

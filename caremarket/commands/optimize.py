@@ -182,6 +182,16 @@ def _print_summary(r: dict) -> None:
         click.echo(f"travel fit: access {fit['access_minutes']:.2f} min, "
                    f"{fit['crow_kmh']:.1f} km/h, median error "
                    f"{100 * fit['median_abs_pct_error']:.1f}% over {fit['pairs']} pairs")
+    if r.get("reach_routed_share") is not None:
+        click.echo(f"reach on routed minutes: {100 * r['reach_routed_share']:.1f}% of demand, "
+                   f"on estimated minutes: {100 * r['reach_estimated_share']:.1f}%")
+    band = r.get("unmet_hours_band")
+    if band:
+        lo, hi = band["ratios"]
+        q0, q1 = band["quantiles"]
+        click.echo(f"unmet hours band {band['low']:.1f} to {band['high']:.1f} (estimated minutes "
+                   f"x{lo:.2f} to x{hi:.2f}, the {100 * q0:g}th and {100 * q1:g}th percentiles of "
+                   f"routed/estimated; {band['zones_uncertain']} zones' reach uncertain)")
     if r["care_gaps"]:
         click.echo("largest care gaps (unmet hours):")
         for g in r["care_gaps"][:10]:
