@@ -140,7 +140,8 @@ class LagrangianSearch:
                     iterations: int, step: float, patience: int,
                     min_step: float) -> Relaxation:
         """Subgradient ascent on L(u) over the sites `cand` (those with `isopen` forced open);
-        step f (UB - L) / |g|^2, f halved after `patience` iterations without progress."""
+        step f (UB - L) / |d|^2 along d = g + DEFLECT d_prev (g the subgradient), f halved
+        after `patience` iterations without progress, stopping below `min_step`."""
         wc = self.wc[:, cand]
         p = self.p
         fixed_idx = np.flatnonzero(isopen)
@@ -180,6 +181,8 @@ class LagrangianSearch:
                 break
             d = g if d is None else g + DEFLECT * d  # deflected (Crowder 1976)
             norm = float((d * d).sum())
+            if norm == 0.0:
+                break
             u = u + step * max(self.ub - value, 0.0) / norm * d
         assert best is not None
         best.step = step
