@@ -50,7 +50,8 @@ MAP_MEASURES = {
 RURALITY_ORDER = RURALITY_CLASSES
 # The rows of market.scenarios.compare, as a commissioner reads them.
 COMPARE_LABELS = {
-    "take_up": "Take-up: self-funders at the LA rate", "convergence": "Convergence of the "
+    "take_up": "Take-up: self-funders at the LA rate", "la_fee_basis": "LA fees from",
+    "convergence": "Convergence of the "
     "self-funder premium", "la_fee_change": "LA fee change", "cost_change": "Operating cost "
     "change", "occupancy_change": "Occupancy change", "providers_sustainable": "Homes "
     "sustainable", "beds_sustainable": "Beds sustainable", "providers_at_risk": "Homes at risk",
@@ -314,7 +315,13 @@ def sliders() -> list[dict[str, Any]]:
     return [{**lv.to_dict(), "title": lv.label, "label": lv.help, "min": lv.minimum,
              "max": lv.maximum, "slider_min": lv.slider[0] if lv.slider else lv.minimum,
              "slider_max": lv.slider[1] if lv.slider else lv.maximum}
-            for lv in levers_registry.SCENARIO]
+            for lv in levers_registry.SCENARIO if lv.kind == "number"]
+
+
+def scenario_choices() -> list[dict[str, Any]]:
+    """The scenario levers that are a choice (the LA fee basis), as the page's selects."""
+    return [{**lv.to_dict(), "title": lv.label}
+            for lv in levers_registry.SCENARIO if lv.kind == "choice"]
 
 
 def equalisation_view(db, run_id: int | None, compare_names: list[str]) -> dict[str, Any]:
@@ -329,12 +336,14 @@ def equalisation_view(db, run_id: int | None, compare_names: list[str]) -> dict[
             compare_error = str(exc)
     latest = db.execute("select id from runs where kind = 'equalisation' order by id desc "
                         "limit 1").fetchone()
-    values = {s["name"]: s["default"] for s in levers}
+    choices = scenario_choices()
+    values = {s["name"]: s["default"] for s in [*levers, *choices]}
     if run and run["status"] == "done" and run["result"]:
         values.update(run["result"]["scenario"])
     elif run and isinstance(run.get("params"), dict):
         values.update(run["params"].get("scenario") or {})
-    return {"sliders": levers, "values": values, "scenarios": list_scenarios(db),
+    return {"sliders": levers, "choices": choices, "values": values,
+            "scenarios": list_scenarios(db),
             "options": analyses.EQUALISATION_OPTIONS,
             "option_levers": {lv.name: lv.to_dict() for lv in levers_registry.EQUALISATION},
             "levers": list(LEVERS), "run": run,

@@ -341,14 +341,17 @@ def cost_of_care_cmd(obj, show_zones, as_json, **kw) -> None:
     c = r["cost_of_care"]
     f = formats
     click.echo(f"{'rurality':10} {'zones':>6} {'no agency':>9} {'contact h/wk':>13} "
-               f"{'travel min/h':>13} {'cost/h':>8} {'LA rate':>8} {'gap':>7} {'uplift/wk':>11}")
+               f"{'travel min/h':>13} {'cost/h':>8} {'LA rate':>8} {'gap':>7} {'uplift/wk':>11} "
+               f"{'FCoC':>8} {'vs FCoC':>8}")
     for row in c["by_rurality"]:
         click.echo(f"{row['rurality']:10} {row['zones']:>6} {row['zones_unreached']:>9} "
                    f"{f.hours(row['contact_hours']):>13} "
                    f"{f.number(row['travel_minutes_per_contact_hour'], 1):>13} "
                    f"{f.money(row['cost_per_contact_hour'], 2):>8} "
                    f"{f.money(row['la_hourly_rate'], 2):>8} {f.money(row['gap'], 2):>7} "
-                   f"{f.money(row['la_uplift_per_week']):>11}")
+                   f"{f.money(row['la_uplift_per_week']):>11} "
+                   f"{f.money(row.get('fcoc_median'), 2):>8} "
+                   f"{f.change(row.get('fcoc_gap'), 'GBP an hour'):>8}")
     click.echo(f"LA uplift to pay the cost of care in every zone: "
                f"{f.money(c['la_uplift_per_week'])} a week, {f.money(c['la_uplift_per_year'])}"
                " a year")
