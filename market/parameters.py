@@ -104,9 +104,11 @@ DEFAULTS: tuple[Parameter, ...] = (
     Parameter("pence_per_mile", "Mileage paid per mile", "pence/mile", 45.0, "2011-04-06",
               _HMRC, "cost_of_care", 0.0, 500.0),
     Parameter("round_kmh", "Average road speed over care rounds", "km/h", 30.0, None,
-              "Herefordshire Council, Fair Cost of Care 2022 Annex B, home care: 3.85 miles in "
-              "14 minutes' travel per contact hour (26.5 km/h); Homecare Association 2020-21 "
-              f"cost breakdown (about 32 km/h); {_M} s8", "cost_of_care", 1.0, 200.0),
+              "Herefordshire Council, Fair Cost of Care 2022 Annex B, home care: mileage 1.54 at "
+              "40p is 3.85 miles in 14 minutes' travel per contact hour (26.6 km/h); "
+              f"{_HCA20}: mileage 1.36 with 11.7 minutes' travel per contact hour (travel time "
+              "1.70 on pay 8.72), 25 km/h at 45p a mile, 32 km/h at 35p; "
+              f"{_M} s8", "cost_of_care", 1.0, 200.0),
     Parameter("overhead_rate", "Overheads on direct costs", "share", 0.35, None,
               f"{_HCA20}: running the business 5.20 on care-worker costs 14.89 = 0.349; "
               f"{_HCA25}: 32.14 / 1.03 / 22.71 - 1 = 0.374; {_FCOC}: Herefordshire (business "
