@@ -161,3 +161,22 @@ def test_provider_costs_from_assignment_and_default():
     assert p.loc["P2", "contact_hours"] == pytest.approx(60 / (1 + tau2 / 60))
     assert p.loc["P3", "cost_basis"] == "default"
     assert p.loc["P3", "tau"] == pytest.approx(tau_minutes(5.0, 8.0))
+
+
+def _s7_rows(path) -> list[tuple[float, ...]]:
+    """The home-care rows of a methodology's s7 table (t, hop, tau, ..., cost)."""
+    rows = []
+    for line in path.read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 9 and all(c.replace(".", "").isdigit() for c in cells):
+            rows.append(tuple(float(c) for c in cells))
+    return rows
+
+
+def test_the_methodologies_print_the_tables_the_tests_check():
+    from tests.conftest import ROOT, SHARED
+
+    assert _s7_rows(ROOT / "docs" / "methodology.md") == [tuple(map(float, r)) for r in S7]
+    shared_doc = SHARED.parent / "docs" / "methodology.md"
+    if shared_doc.exists():
+        assert _s7_rows(shared_doc) == [tuple(map(float, r)) for r in SHARED_S7]
