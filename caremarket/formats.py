@@ -25,6 +25,8 @@ UNIT_STYLE = {
     "share of wage": ("pct", 1), "hours a week": ("number", 1), "beds": ("number", 0),
     "homes": ("number", 0), "providers": ("number", 0), "zones": ("number", 0),
     "minutes": ("number", 1),
+    # a fee or cost per the group's own unit (a contact hour or a resident-week)
+    "GBP per unit": ("money", 2),
 }
 # The same styles as XLSX number formats.
 XLSX_FORMATS = {"money0": "£#,##0;−£#,##0", "money2": "£#,##0.00;−£#,##0.00",

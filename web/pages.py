@@ -43,12 +43,15 @@ MAP_MEASURES = {
     "unmet_hours": ("Unmet hours a week", "coverage"),
     "travel_minutes_per_contact_hour": ("Travel minutes per contact hour", "coverage"),
     "cost_per_contact_hour": ("Cost of care per contact hour (£)", "coverage"),
+    "unmet_hours_high": ("Unmet hours a week if estimated minutes run long (travel band)",
+                         "coverage"),
     "beds_at_risk": ("Beds at risk or unviable under the scenario", "equalisation"),
 }
 RURALITY_ORDER = RURALITY_CLASSES
 # The rows of market.scenarios.compare, as a commissioner reads them.
 COMPARE_LABELS = {
-    "take_up": "Take-up: self-funders at the LA rate", "convergence": "Convergence of the "
+    "take_up": "Take-up: self-funders at the LA rate", "la_fee_basis": "LA fees from",
+    "convergence": "Convergence of the "
     "self-funder premium", "la_fee_change": "LA fee change", "cost_change": "Operating cost "
     "change", "occupancy_change": "Occupancy change", "providers_sustainable": "Homes "
     "sustainable", "beds_sustainable": "Beds sustainable", "providers_at_risk": "Homes at risk",
@@ -184,6 +187,9 @@ def map_view(db) -> dict[str, Any]:
     if cov and cov["result"] and cov["result"].get("zones_map"):
         for key in ("unmet_hours", "travel_minutes_per_contact_hour", "cost_per_contact_hour"):
             measures[key] = {z["zone_id"]: z.get(key) for z in cov["result"]["zones_map"]}
+        if cov["result"].get("unmet_hours_band"):  # estimates in reach: the band's high end
+            measures["unmet_hours_high"] = {z["zone_id"]: z.get("unmet_hours_high")
+                                            for z in cov["result"]["zones_map"]}
     if eq and eq["result"]:
         at_risk = {}
         for z in eq["result"]["viability"]["totals"]["zone"]:
@@ -198,6 +204,57 @@ def map_view(db) -> dict[str, Any]:
                                   "scenario": eq["result"]["scenario"],
                                   "scenario_name": eq["result"].get("scenario_name")}
                                  if eq else None)}
+
+
+# Measures the map adds to map_view's: (label, where the figure comes from)
+MAP_MORE_MEASURES = {
+    "gap": ("Cost per contact hour above the LA rate (£)", "coverage"),
+    "self_funder_share": ("Self-funder share of the zone", "store"),
+    "reach": ("Not reached by any agency within the minutes chosen", "reach"),
+}
+
+
+def map_page(db, args: Mapping[str, Any]) -> dict[str, Any]:
+    """`map_view` and the map page's additions: the cost gap against the LA rate and the
+    self-funder share as measures, zones flagged `reach_uncertain` by the coverage run (when
+    it gives the flag), the reach view (`analyses.reach`, what GET /api/v1/reach returns) for
+    `?max_minutes=`, and the GeoJSON routes the page draws the zones from."""
+    view = map_view(db)
+    measures = view["measures"]
+    cov = latest_run(db, "coverage")
+    zones_map = (cov["result"].get("zones_map") or []) if cov and cov["result"] else []
+    if zones_map:
+        measures["gap"] = {z["zone_id"]: z.get("gap") for z in zones_map}
+    shares = {r[0]: r[1] for r in db.execute(
+        "select zone_id, self_funder_share from zones where self_funder_share is not null")}
+    if shares:
+        measures["self_funder_share"] = shares
+    uncertain = sorted(z["zone_id"] for z in zones_map if z.get("reach_uncertain"))
+    # zones the coverage run's agencies do not reach: its figures are blank there for that reason
+    unreached = sorted(z["zone_id"] for z in zones_map if z.get("reached") is False)
+    cov_minutes = ((cov["result"].get("levers") or {}).get("max_minutes")
+                   or ParameterSet()["max_travel_minutes"]) if zones_map else None
+    reach, reach_error = None, None
+    wanted = {"max_minutes": args["max_minutes"]} if args.get("max_minutes") else {}
+    try:
+        reach = analyses.reach(db, wanted)
+    except levers_registry.LeverError as exc:
+        reach_error = exc.reason
+        reach = analyses.reach(db, {})
+    except CareMarketError as exc:
+        reach_error = str(exc)
+    if reach is not None:
+        out = {z["zone_id"] for z in reach["zones"]}
+        measures["reach"] = {z["zone_id"]: (1 if z["zone_id"] in out else 0)
+                             for z in view["layers"]["zones"]}
+    view["available"] = view["available"] + [
+        {"key": k, "label": label, "source": src, "available": k in measures}
+        for k, (label, src) in MAP_MORE_MEASURES.items()]
+    view.update(reach=reach, reach_error=reach_error, reach_lever=levers_registry.REACH[0],
+                uncertain=uncertain, coverage_unreached=unreached,
+                coverage_minutes=cov_minutes, boundaries=db["zone_boundaries"].count
+                if "zone_boundaries" in db.table_names() else 0)
+    return view
 
 
 def coverage_view(db, run_id: int | None) -> dict[str, Any]:
@@ -236,7 +293,9 @@ def coverage_extras(run: Mapping[str, Any] | None) -> dict[str, Any] | None:
                                      "demand_hours", "unmet_hours",
                                      "travel_minutes_per_contact_hour",
                                      "cost_per_contact_hour", "la_hourly_rate", "gap",
-                                     "rural_uplift_rate")}
+                                     "rural_uplift_rate", "reach_routed_share",
+                                     "reach_uncertain", "unmet_hours_low",
+                                     "unmet_hours_high")}
               for z in r.get("zones_map") or [] if z.get("lat") is not None]
     costed = sorted((z for z in r.get("zones_map") or []
                      if z.get("cost_per_contact_hour") is not None),
@@ -256,7 +315,13 @@ def sliders() -> list[dict[str, Any]]:
     return [{**lv.to_dict(), "title": lv.label, "label": lv.help, "min": lv.minimum,
              "max": lv.maximum, "slider_min": lv.slider[0] if lv.slider else lv.minimum,
              "slider_max": lv.slider[1] if lv.slider else lv.maximum}
-            for lv in levers_registry.SCENARIO]
+            for lv in levers_registry.SCENARIO if lv.kind == "number"]
+
+
+def scenario_choices() -> list[dict[str, Any]]:
+    """The scenario levers that are a choice (the LA fee basis), as the page's selects."""
+    return [{**lv.to_dict(), "title": lv.label}
+            for lv in levers_registry.SCENARIO if lv.kind == "choice"]
 
 
 def equalisation_view(db, run_id: int | None, compare_names: list[str]) -> dict[str, Any]:
@@ -271,12 +336,14 @@ def equalisation_view(db, run_id: int | None, compare_names: list[str]) -> dict[
             compare_error = str(exc)
     latest = db.execute("select id from runs where kind = 'equalisation' order by id desc "
                         "limit 1").fetchone()
-    values = {s["name"]: s["default"] for s in levers}
+    choices = scenario_choices()
+    values = {s["name"]: s["default"] for s in [*levers, *choices]}
     if run and run["status"] == "done" and run["result"]:
         values.update(run["result"]["scenario"])
     elif run and isinstance(run.get("params"), dict):
         values.update(run["params"].get("scenario") or {})
-    return {"sliders": levers, "values": values, "scenarios": list_scenarios(db),
+    return {"sliders": levers, "choices": choices, "values": values,
+            "scenarios": list_scenarios(db),
             "options": analyses.EQUALISATION_OPTIONS,
             "option_levers": {lv.name: lv.to_dict() for lv in levers_registry.EQUALISATION},
             "levers": list(LEVERS), "run": run,
@@ -425,7 +492,7 @@ def provider(provider_id: str):
 
 @bp.route("/map")
 def map():  # noqa: A001 - the endpoint is pages.map
-    return render_template("map.html", **map_view(get_db()))
+    return render_template("map.html", **map_page(get_db(), request.args))
 
 
 @bp.route("/coverage")
