@@ -23,7 +23,7 @@ from caremarket.scenario_store import get_scenario, list_scenarios
 from market import levers as levers_registry
 from market.errors import CareMarketError, ImportRejected, Problem, UnknownEntity
 from market.fcoc import CATEGORY_LABELS
-from market.parameters import RURALITY_CLASSES, ParameterSet
+from market.parameters import RURALITY_CLASSES, ParameterSet, defaults
 from market.viability import LEVERS
 from web import glossary as glossary_terms
 from web import queries, uploads
@@ -614,6 +614,29 @@ def fcoc():
     except levers_registry.LeverError as exc:
         abort(400, description=str(exc))
     return render_template("fcoc.html", **data)
+
+
+PARAMETER_SECTIONS = {"travel": "Travel (methodology s2)", "coverage": "Coverage (s3)",
+                      "cost_of_care": "Cost of home care (s4)",
+                      "equalisation": "Equalisation scenario levers (s5)",
+                      "demand": "Demand estimate"}
+
+
+def parameters_view() -> dict[str, Any]:
+    """Every model default as GET /api/v1/parameters lists it (`parameters`), by section."""
+    records = defaults().to_records()
+    sections = [(key, label, [r for r in records if r["section"] == key])
+                for key, label in PARAMETER_SECTIONS.items()]
+    known = set(PARAMETER_SECTIONS)
+    other = [r for r in records if r["section"] not in known]
+    if other:
+        sections.append(("other", "Other", other))
+    return {"sections": [s for s in sections if s[2]], "count": len(records)}
+
+
+@bp.route("/parameters")
+def parameters():
+    return render_template("parameters.html", **parameters_view())
 
 
 @bp.route("/data")
