@@ -264,7 +264,8 @@ def test_no_page_breaks_the_content_security_policy(page, live_app):
                          "e.violatedDirective + ' ' + e.blockedURI));")
     paths = _page_paths(live_app, page)
     assert {"/", "/providers", "/map", "/coverage", "/equalisation", "/data", "/reports",
-            "/account/tokens", "/admin/users", "/login", "/fcoc", "/reports/new"} <= set(paths)
+            "/account/tokens", "/admin/users", "/login", "/fcoc", "/reports/new", "/glossary",
+            "/parameters"} <= set(paths)
     for path in paths:
         resp = page.goto(path)
         assert resp is not None and resp.status == 200, path
