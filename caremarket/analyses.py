@@ -598,17 +598,20 @@ def cost_of_care_summary(zones_map: Sequence[Mapping[str, Any]]) -> dict[str, An
     """Cost of care per contact hour by rurality (weighted by delivered contact hours), the LA
     rate and its gap, and the weekly LA uplift that closes the gap in every zone (s4).
 
-    Every zone is counted: `zones` per class, of which `zones_costed` have a cost,
-    `zones_unreached` no agency within the travel limit and `zones_left_out` were left out of
-    the model for missing figures (`zones_map` lists them all).
+    Every zone is counted: `zones` per class = `zones_costed` (delivered hours, in the means)
+    + `zones_unserved` (an agency in reach, but the model delivers none of their hours: costed
+    at the cheapest agency in reach, not in the means) + `zones_unreached` (no agency within the
+    travel limit) + `zones_left_out` (left out of the model for missing figures); `zones_map`
+    lists them all.
     """
     z = pd.DataFrame(list(zones_map))
     if len(z) == 0 or "cost_per_contact_hour" not in z:
         return {"by_rurality": [], "la_uplift_per_week": 0.0, "la_uplift_per_year": 0.0,
-                "zones": int(len(z)), "zones_unreached": 0, "zones_left_out": 0}
+                "zones": int(len(z)), "zones_unreached": 0, "zones_left_out": 0,
+                "zones_unserved": 0, "zones_costed": 0}
     rows = []
     z["_r"] = z["rurality"].fillna("unknown") if "rurality" in z else "unknown"
-    unreached_all = left_out_all = 0
+    unreached_all = left_out_all = unserved_all = 0
     left = z["left_out"].notna() if "left_out" in z else pd.Series(False, index=z.index)
     for rurality, g_all in z.groupby("_r", sort=False):
         out_here = left.loc[g_all.index]
@@ -618,6 +621,8 @@ def cost_of_care_summary(zones_map: Sequence[Mapping[str, Any]]) -> dict[str, An
             if "reached" in g_all else 0
         unreached_all += unreached
         g = g_all[g_all["cost_per_contact_hour"].notna() & (g_all["met_hours"] > 0)]
+        unserved = len(g_all) - len(g) - unreached - left_out
+        unserved_all += unserved
         w = g["met_hours"].astype(float)
 
         def mean(col: str, g=g, w=w) -> float | None:
@@ -627,7 +632,7 @@ def cost_of_care_summary(zones_map: Sequence[Mapping[str, Any]]) -> dict[str, An
 
         rows.append({"rurality": rurality, "zones": int(len(g_all)),
                      "zones_costed": int(len(g)), "zones_unreached": unreached,
-                     "zones_left_out": left_out,
+                     "zones_left_out": left_out, "zones_unserved": unserved,
                      "contact_hours": float(w.sum()),
                      "travel_minutes_per_contact_hour": mean("tau"),
                      "cost_per_contact_hour": mean("cost_per_contact_hour"),
@@ -638,7 +643,8 @@ def cost_of_care_summary(zones_map: Sequence[Mapping[str, Any]]) -> dict[str, An
     week = float(sum(r["la_uplift_per_week"] for r in rows))
     return {"by_rurality": rows, "la_uplift_per_week": week, "la_uplift_per_year": 52 * week,
             "zones": int(len(z)), "zones_unreached": unreached_all,
-            "zones_left_out": left_out_all}
+            "zones_left_out": left_out_all, "zones_unserved": unserved_all,
+            "zones_costed": int(sum(r["zones_costed"] for r in rows))}
 
 
 def rurality_rank(r: Any) -> int:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -78,7 +79,8 @@ def write_sheet(wb, title: str, header: Sequence[str], rows: Iterable[Sequence[A
     """Append a sheet: bold frozen header, an autofilter over the data, each column's number
     format from its unit (formats.xlsx_format); returns the worksheet."""
 
-    ws = wb.create_sheet(title[:31])
+    # a sheet's title may not hold : \ / ? * [ ] and has at most 31 characters
+    ws = wb.create_sheet(re.sub(r"[:\\/?*\[\]]", "-", title)[:31].strip())
     ws.append([xlsx_value(h) for h in header])
     for cell in ws[1]:
         cell.font = Font(bold=True)
@@ -277,15 +279,19 @@ UTILISATION = TableDef("utilisation", "Agency utilisation", (
 
 COST_BY_RURALITY = TableDef("cost_by_rurality", "Cost of care by rurality", (
     _c("rurality", "Rurality"), _c("zones", "Zones", "zones"),
-    _c("zones_costed", "Zones costed", "zones"),
+    _c("zones_costed", "Zones with delivered hours", "zones"),
+    _c("zones_unserved", "Zones in reach but given no hours", "zones"),
     _c("zones_unreached", "Zones no agency reaches", "zones"),
+    _c("zones_left_out", "Zones left out for missing figures", "zones"),
     _c("contact_hours", "Contact hours a week", HOURS),
     _c("travel_minutes_per_contact_hour", "Travel minutes per contact hour", "minutes"),
     _c("cost_per_contact_hour", "Cost per contact hour", MONEY_H),
     _c("la_hourly_rate", "LA rate", MONEY_H), _c("gap", "Gap", MONEY_H),
     _c("zones_under_cost", "Zones costing more than the rate", "zones"),
     _c("la_uplift_per_week", "Uplift a week", MONEY_W)),
-    "Contact-hour weighted means of the zones with delivered hours; every zone is counted.")
+    "Contact-hour weighted means of the zones with delivered hours; every zone is counted: "
+    "zones = with delivered hours + in reach but given no hours + no agency reaches + left "
+    "out.")
 
 ZONE_COSTS = TableDef("zone_costs", "Cost of care by zone", (
     _c("zone_id", "Zone", link="zone"), _c("name", "Name"), _c("rurality", "Rurality"),

@@ -85,7 +85,7 @@ def providers_table(db, args: dict[str, Any]) -> tables.Table:
     """Every provider that `args` filters, in its order (the list's rows, unpaginated)."""
     sql, params, order = _providers_query(args)
     filters = {k: v for k, v in args.items() if k not in ("page", "per_page") and v}
-    return tables.Table(tables.PROVIDERS, _rows(db, f"{sql} order by {order}", params),
+    return tables.Table(tables.PROVIDERS, _rows(db, f"select * from ({sql}) order by {order}", params),
                         {"filters": filters or "none"})
 
 

@@ -344,6 +344,9 @@ def cost_of_care_cmd(obj, show_zones, as_json, **kw) -> None:
     if c["zones_unreached"]:
         click.echo(f"{c['zones_unreached']} zone(s) with no agency within {f.number(limit)} "
                    "minutes: no cost of care")
+    if c.get("zones_unserved"):
+        click.echo(f"{c['zones_unserved']} zone(s) in reach of an agency but given no hours: "
+                   "costed at the cheapest agency in reach, outside the means")
     if c.get("zones_left_out"):
         click.echo(f"{c['zones_left_out']} zone(s) left out of the model for missing figures "
                    "(listed in --json 'zones' with 'left_out')")
