@@ -528,7 +528,21 @@ def _detail_tables(db: sqlite_utils.Database, names: Sequence[str],
         tables.append(_table("sweep", "Take-up sweep (other levers of the scenario held)",
                              "take_up", [_col("take_up", "Take-up", "share"),
                                          *[_col(k, lab, u) for k, lab, u in keys]], rows))
+    tables.append(_excluded_table(names, results))
     return tables
+
+
+def _excluded_table(names: Sequence[str],
+                    results: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """Every record a scenario's run left out, one row per record and reason (always present,
+    empty when nothing was left out), so the page, the CSV and the XLSX name them all."""
+    rows = []
+    for n in names:
+        for code, item in ((results[n].get("excluded") or {}).get("by_reason") or {}).items():
+            for record_id in item.get("ids") or []:
+                rows.append([n, record_id, code, item.get("label", code)])
+    return _table("excluded", "Records left out of the models, and why", "id", [
+        _col("id", "Record"), _col("reason", "Reason code"), _col("label", "Why")], rows)
 
 
 def _parameter_table(names: Sequence[str],
@@ -983,7 +997,7 @@ def table_csv(report: Mapping[str, Any], name: str) -> str:
 SHEETS = {"classes": "Classes", "rurality": "By rurality", "groups": "By group",
           "care_homes": "Care homes", "homecare_providers": "Home-care providers",
           "unmet_zones": "Unmet hours by zone", "uncertainty": "Uncertainty",
-          "sweep": "Take-up sweep"}
+          "sweep": "Take-up sweep", "excluded": "Left out"}
 NUMBER_FORMATS = tables.NUMBER_FORMATS
 _sheet = tables.write_sheet
 _xl = tables.xlsx_value

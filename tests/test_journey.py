@@ -9,9 +9,10 @@ import io
 import json
 import shutil
 
+import openpyxl
 import pytest
 
-from caremarket import undo
+from caremarket import reports, undo
 from caremarket.cli import cli
 from caremarket.store import content_hash, dump, open_store
 from tests.conftest import SHARED, bearer
@@ -50,6 +51,24 @@ def test_the_journey_from_the_cli(runner, sample_db_file, tmp_path):
     report = cli_json(runner, db, "report", "run", name)
     assert report["status"] == "done"
     assert report["excluded"]["total"] > 0  # the CQC homes without beds, named
+    # every record left out is named, one row per record and reason, on the page's detail
+    # table and so in the CSV and the XLSX
+    store = open_store(db)
+    try:
+        run = reports.get_run(store, report["id"])
+    finally:
+        store.close()
+    table = next(t for t in run["detail"] if t["name"] == "excluded")
+    first = run["scenarios"][0]["name"]
+    ex = run["results"][first]["excluded"]
+    assert sum(1 for r in table["rows"] if r[0] == first) == sum(
+        item["count"] for item in ex["by_reason"].values())
+    some_id = next(iter(ex["by_reason"].values()))["ids"][0]
+    assert some_id in reports.to_csv(run)
+    book = openpyxl.load_workbook(io.BytesIO(reports.to_xlsx(run)), read_only=True)
+    cells = {str(c) for ws in book.worksheets for row in ws.iter_rows(values_only=True)
+             for c in row}
+    assert some_id in cells
     out = cli_json(runner, db, "import", "revert", str(cqc["import_id"]))
     assert out["reverted"][0]["import_id"] == cqc["import_id"]
     assert data_dump(db) == before

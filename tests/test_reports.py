@@ -71,7 +71,12 @@ def test_detail_tables_add_up_to_the_headline(sample_db):
     run = _sample_run(sample_db)
     tables = {t["name"]: t for t in run["detail"]}
     assert set(tables) == {"classes", "rurality", "groups", "care_homes", "homecare_providers",
-                           "unmet_zones"}
+                           "unmet_zones", "excluded"}
+    # the records left out: one row per scenario, record and reason, as each run's `excluded`
+    for sc, res in run["results"].items():
+        ex = (res["excluded"] or {}).get("by_reason") or {}
+        assert sorted((r[1], r[2]) for r in tables["excluded"]["rows"] if r[0] == sc) == sorted(
+            (i, code) for code, item in ex.items() for i in item["ids"])
     fig = {(r["measure"], sc): v for r in run["headline"]["rows"]
            for sc, v in r["values"].items()}
 
