@@ -167,7 +167,7 @@ def test_zones_and_imports_download_whole(client, api_token):
     assert_export_matches(
         client.get("/api/v1/zones.csv?rurality=sparse", headers=token).get_data(as_text=True),
         client.get("/api/v1/zones.xlsx?rurality=sparse", headers=token).data, zones)
-    assert [c.key for c in tables.ZONES.columns] == list(zones[0])  # every key, in order
+    assert {c.key for c in tables.ZONES.columns} == set(zones[0])  # every key is a column
     imports = all_items(client, "/api/v1/imports", token)
     assert len(imports) >= 5
     assert_export_matches(
