@@ -457,10 +457,38 @@ def _coverage_tables(result: Mapping[str, Any]) -> list[Table]:
     return out
 
 
+SWEEP_MEASURES = ("providers_sustainable", "beds_sustainable", "providers_at_risk",
+                  "beds_at_risk", "providers_unviable", "beds_unviable", "revenue", "ebitdarm",
+                  "surplus_after_capital", "cross_subsidy", "cross_subsidy_lost",
+                  "extra_la_spend")
+
+
+def sweep_def(parameter: str) -> TableDef:
+    labels = {**COMPARE_LABELS, "ebitdarm": "EBITDARM a year"}
+    units = {**COMPARE_UNITS, "ebitdarm": MONEY_Y}
+    return TableDef("sweep", "The market as one lever varies", (
+        _c(parameter, labels.get(parameter, parameter.replace("_", " ")),
+           units.get(parameter, "")),
+        *[_c(m, labels[m], units[m]) for m in SWEEP_MEASURES]),
+        f"Each value of {parameter} from the sweep, the other levers at the run's values.")
+
+
+MONTECARLO = TableDef("montecarlo", "Monte Carlo: the spread over the draws", (
+    _c("measure", "Measure"), _c("p05", "5th percentile"), _c("median", "Median"),
+    _c("p95", "95th percentile"), _c("mean", "Mean")),
+    "Take-up (a share), beds and homes over the draws.")
+
+
 def _equalisation_tables(result: Mapping[str, Any]) -> list[Table]:
     v = result.get("viability") or {}
     out = [Table(CLASSES_TABLE, list((v.get("totals") or {}).get("class") or [])),
            Table(BREAK_EVEN, break_even_rows(result))]
+    sweep = result.get("sweep") or {}
+    if sweep.get("table"):
+        out.append(Table(sweep_def(sweep["parameter"]), list(sweep["table"])))
+    mc = (result.get("montecarlo") or {}).get("market") or {}
+    if mc:
+        out.append(Table(MONTECARLO, [{"measure": k, **q} for k, q in mc.items()]))
     hc = result.get("homecare") or {}
     if hc and "skipped" not in hc and "zones_with_added_unmet" in hc:
         out.append(Table(HOMECARE_EXITS, list(hc["zones_with_added_unmet"])))

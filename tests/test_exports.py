@@ -227,12 +227,10 @@ def coverage_run(client, api_token):
     return resp.get_json()["run_id"], token
 
 
-def test_a_run_lists_its_tables_and_each_downloads_whole(client, coverage_run):
-    run_id, token = coverage_run
+def check_run_tables(client, run_id: int, token) -> list[str]:
+    """Each table of the run: its JSON, CSV and XLSX hold the same rows, the XLSX with the
+    labels, money in £ and shares in %; returns the tables' names."""
     listing = client.get(f"/api/v1/runs/{run_id}/tables", headers=token).get_json()
-    names = [t["name"] for t in listing["tables"]]
-    assert names == ["care_gaps", "utilisation", "cost_by_rurality", "zone_costs"]
-    result = client.get(f"/api/v1/runs/{run_id}", headers=token).get_json()["result"]
     for t in listing["tables"]:
         assert set(t["links"]) == {"json", "csv", "xlsx"}
         body = client.get(t["links"]["json"], headers=token).get_json()
@@ -251,6 +249,14 @@ def test_a_run_lists_its_tables_and_each_downloads_whole(client, coverage_run):
             if c["unit"] == "share" and numbers:
                 assert numbers[0].number_format == PCT, (t["name"], c["key"])
         assert keys == [c["key"] for c in t["columns"]]
+    return [t["name"] for t in listing["tables"]]
+
+
+def test_a_run_lists_its_tables_and_each_downloads_whole(client, coverage_run):
+    run_id, token = coverage_run
+    names = check_run_tables(client, run_id, token)
+    assert names == ["care_gaps", "utilisation", "cost_by_rurality", "zone_costs"]
+    result = client.get(f"/api/v1/runs/{run_id}", headers=token).get_json()["result"]
     # the care gaps: every zone with unmet hours, of which the run lists the 25 largest
     gaps = client.get(f"/api/v1/runs/{run_id}/tables/care_gaps.json", headers=token).get_json()
     assert gaps["total"] == 47 > len(result["care_gaps"]) == 25
@@ -261,6 +267,23 @@ def test_a_run_lists_its_tables_and_each_downloads_whole(client, coverage_run):
     assert client.get(f"/api/v1/runs/{run_id}/tables/nope.csv", headers=token
                       ).status_code == 404
     assert client.get("/api/v1/runs/999999/tables", headers=token).status_code == 404
+
+
+def test_an_equalisation_run_downloads_every_table(client, api_token):
+    token = bearer(api_token("analyst"))
+    run_id = client.post("/api/v1/runs", headers=token, json={
+        "kind": "equalisation", "scenario": {"take_up": 0.5},
+        "options": {"montecarlo_draws": 200}}).get_json()["run_id"]
+    names = check_run_tables(client, run_id, token)
+    assert names[:2] == ["classes", "break_even"]
+    assert {"sweep", "montecarlo"} <= set(names)
+    result = client.get(f"/api/v1/runs/{run_id}", headers=token).get_json()["result"]
+    homes = client.get(f"/api/v1/runs/{run_id}/tables/break_even.json", headers=token
+                       ).get_json()
+    assert homes["total"] == len(result["viability"]["providers"])  # every home
+    sweep = client.get(f"/api/v1/runs/{run_id}/tables/sweep.json", headers=token).get_json()
+    assert sweep["items"] == [{c["key"]: row.get(c["key"]) for c in sweep["columns"]}
+                              for row in result["sweep"]["table"]]
 
 
 def test_the_cost_of_care_counts_every_zone(client, coverage_run, app):
