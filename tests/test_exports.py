@@ -401,3 +401,15 @@ def test_templates_download_from_the_api(client, api_token):
     assert zones["lon"] == "-0.5406"  # our own example: a sign, not an escaped formula
     missing = client.get("/api/v1/imports/templates/nothing.csv", headers=token)
     assert missing.status_code == 404 and "nothing" in missing.get_json()["error"]["message"]
+
+
+def test_the_cli_prints_the_same_template(runner, client, api_token):
+    from caremarket.cli import cli
+
+    token = bearer(api_token("viewer"))
+    out = runner.invoke(cli, ["kinds", "--template", "care-homes"])
+    assert out.exit_code == 0
+    assert out.output == client.get("/api/v1/imports/templates/care-homes.csv",
+                                    headers=token).get_data(as_text=True)
+    bad = runner.invoke(cli, ["kinds", "--template", "nope"])
+    assert bad.exit_code == 1 and "no import kind 'nope'" in bad.output
