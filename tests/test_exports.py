@@ -188,6 +188,19 @@ def test_a_name_that_is_a_formula_is_exported_inert(client, app, api_token, tmp_
     assert names == ["'=HYPERLINK(\"http://evil\",\"x\")", "'@SUM(1)"]
     _, _, rows = xlsx_rows(client.get("/api/v1/providers.xlsx?q=CH-F", headers=token).data)
     assert all(str(r[1]).startswith("'") for r in rows)
+    # a run's table too: an agency named as a formula, in the utilisation download
+    agency = tmp_path / "agency.csv"
+    agency.write_text("provider_id,name,capacity_hours,lat,lon\n"
+                      "HC-F1,-2+3+cmd|' /C calc'!A0,500,53.1,-0.3\n")
+    assert client.post("/api/v1/imports", headers=token, content_type="multipart/form-data",
+                       data={"kind": "homecare-providers",
+                             "file": (agency.open("rb"), "agency.csv")}).status_code == 201
+    run_id = client.post("/api/v1/runs", headers=token, json={"kind": "coverage"}
+                         ).get_json()["run_id"]
+    util = csv_rows(client.get(f"/api/v1/runs/{run_id}/tables/utilisation.csv",
+                               headers=token).get_data(as_text=True))[1]
+    assert [r["name"] for r in util if r["provider_id"] == "HC-F1"] == [
+        "'-2+3+cmd|' /C calc'!A0"]
 
 
 def test_the_scenario_comparison_downloads_a_row_per_scenario(client, api_token):
