@@ -54,6 +54,7 @@ from market.uncertainty import monte_carlo
 from market.viability import CLASSES, LEVERS, check_scenario
 from optimizer.coverage import CoverageModel
 from optimizer.fee_uplift import FeeUpliftModel, provider_exits
+from optimizer.travel import travel_minutes
 
 Progress = Callable[[float, str], None]
 
@@ -652,6 +653,90 @@ def rurality_rank(r: Any) -> int:
 
 
 # -- equalisation -------------------------------------------------------------------------------
+
+
+# -- reach: the zones no agency reaches within X minutes ----------------------------------------
+
+
+def reach(source: Market | sqlite_utils.Database, levers: Mapping[str, Any] | None = None
+          ) -> dict[str, Any]:
+    """The zones no home-care agency reaches within `max_minutes` one way, with their demand
+    and population (a read, not a recorded run).
+
+    Minutes are the coverage model's: the stored travel matrix where it has the pair, else the
+    estimate from straight-line distance (optimizer.travel.travel_minutes with the model
+    parameters). `zones` lists every zone not reached, largest demand first, with its nearest
+    agency and minutes (None when no time can be had); `totals` sums them; a zone or an agency
+    with neither coordinates nor a routed travel time is left out and named in `excluded`.
+    """
+    market = _market(source)
+    lv = registry.check("reach", levers or {})
+    limit = float(lv["max_minutes"])
+    zones = market.table("zones").copy()
+    providers = market.table("homecare_providers").copy()
+    excluded = Excluded()
+    travel = market.travel()
+    routed_p = _routed(market)
+    routed_z = set(travel["zone_id"].astype(str)) if travel is not None else set()
+    zones["zone_id"] = zones["zone_id"].astype(str)
+
+    def located(frame: pd.DataFrame, key: str, routed: set[str]) -> pd.Series:
+        if len(frame) == 0:
+            return pd.Series([], dtype=bool)
+        xy = (pd.to_numeric(frame.get("lat"), errors="coerce").notna()
+              & pd.to_numeric(frame.get("lon"), errors="coerce").notna())
+        return xy | frame[key].astype(str).isin(routed)
+
+    if len(providers):
+        providers["provider_id"] = providers["provider_id"].astype(str)
+        ok_p = located(providers, "provider_id", routed_p)
+        excluded.add("no_location", providers.loc[~ok_p, "provider_id"])
+        providers = providers[ok_p]
+    ok_z = located(zones, "zone_id", routed_z)
+    excluded.add("no_location", zones.loc[~ok_z, "zone_id"])
+    zones = zones[ok_z].reset_index(drop=True)
+    nearest = pd.DataFrame({"zone_id": zones["zone_id"], "nearest_minutes": float("nan"),
+                            "nearest_provider_id": None, "minutes_source": None})
+    if len(providers) and len(zones):
+        pairs = travel_minutes(zones, providers, travel, ParameterSet())
+        pairs = pairs[pairs["minutes"].notna()]
+        best = pairs.loc[pairs.groupby("zone_id")["minutes"].idxmin()]
+        nearest = nearest[["zone_id"]].merge(best.rename(columns={
+            "minutes": "nearest_minutes", "provider_id": "nearest_provider_id",
+            "source": "minutes_source"})[["zone_id", "nearest_minutes", "nearest_provider_id",
+                                          "minutes_source"]], on="zone_id", how="left")
+    names = dict(zip(providers["provider_id"], providers["name"], strict=True)) \
+        if len(providers) else {}
+    z = zones.merge(nearest, on="zone_id", how="left")
+    minutes = pd.to_numeric(z["nearest_minutes"], errors="coerce")
+    out = z[~(minutes <= limit)].copy()
+    out["_d"] = pd.to_numeric(out.get("demand_hours"), errors="coerce")
+    out = out.sort_values(["_d", "zone_id"], ascending=[False, True], na_position="last")
+    cols = ("zone_id", "name", "la_name", "rurality", "demand_hours", "population_total",
+            "population_65_plus", "nearest_minutes", "nearest_provider_id", "minutes_source")
+    rows = []
+    for r in out.to_dict("records"):
+        row = {c: jsonio.clean(r.get(c)) for c in cols}
+        row["nearest_provider_name"] = names.get(r.get("nearest_provider_id"))
+        rows.append(row)
+
+    def total(col: str) -> float | None:
+        """The sum over the zones listed; None when none of them has the figure."""
+        vals = [r[col] for r in rows if r[col] is not None]
+        return round(float(sum(vals)), 2) if vals or not rows else None
+
+    demand_all = pd.to_numeric(zones.get("demand_hours"), errors="coerce").sum()
+    demand_out = total("demand_hours")
+    return {
+        "max_minutes": limit, "levers": lv, "zones_total": int(len(zones)),
+        "agencies": int(len(providers)), "zones": rows,
+        "totals": {"zones": len(rows), "demand_hours": demand_out,
+                   "share_of_demand": (round(float(demand_out or 0) / float(demand_all), 4)
+                                       if demand_all else None),
+                   "population_total": total("population_total"),
+                   "population_65_plus": total("population_65_plus")},
+        "excluded": excluded.to_dict(), "input_hash": market.input_hash,
+    }
 
 
 def evaluate_equalisation(market: Market, values: Mapping[str, float],

@@ -14,6 +14,7 @@ import sqlite_utils
 
 from caremarket.importers import import_file
 from caremarket.reports import add_sample_report
+from data.devon import ORDER as DEVON_ORDER
 from data.devon import write_devon
 from data.generate import ORDER, write_sample
 
@@ -28,16 +29,18 @@ def load_sample(db: sqlite_utils.Database, seed: int = 42, user: str = "sample",
     with tempfile.TemporaryDirectory(prefix="caremarket-sample-") as tmp:
         paths = write_sample(tmp, seed)
         summaries = [import_file(db, kind, paths[kind], user=user,
-                                 display_name=f"sample/{kind}.csv") for kind in ORDER]
+                                 display_name=f"sample/{paths[kind].name}")
+                     for kind in ORDER]
     if report:
         add_sample_report(db, user)
     return summaries
 
 
 def load_devon(db: sqlite_utils.Database, source: str | Path, user: str = "devon") -> list:
-    """Import the Devon case into `db`; return the import summaries."""
+    """Import the Devon case into `db` (zones, their boundaries, the 18 bases, the travel
+    matrix, the EX/PL/TQ postcodes and the care homes); return the import summaries."""
     with tempfile.TemporaryDirectory(prefix="caremarket-devon-") as tmp:
         paths = write_devon(source, tmp)
         return [import_file(db, kind, paths[kind], user=user,
                             display_name=Path(paths[kind]).name)
-                for kind in ("zones", "homecare-providers", "travel")]
+                for kind in DEVON_ORDER]

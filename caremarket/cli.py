@@ -85,6 +85,7 @@ from caremarket.commands import viability as viability_cmds; viability_cmds.regi
 from caremarket.commands import optimize as optimize_cmds; optimize_cmds.register(cli)  # noqa: E402, E702, I001
 from caremarket.commands import reports as reports_cmds; reports_cmds.register(cli)  # noqa: E402, E702, I001
 from caremarket.commands import fcoc as fcoc_cmds; fcoc_cmds.register(cli)  # noqa: E402, E702, I001
+from caremarket.commands import reach as reach_cmds; reach_cmds.register(cli)  # noqa: E402, E702, I001
 
 # --- end command registration ---
 

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import sqlite_utils
 
-from caremarket import undo
+from caremarket import boundaries, undo
 from caremarket.store import now
 from market import fcoc, ranges
 from market.entities import (
@@ -1055,6 +1055,11 @@ def _cost_returns(service: str, kind: str) -> Callable:
     return parse
 
 
+def _not_a_table(db, table: pd.DataFrame, file: str, params: ParameterSet) -> Batch:
+    raise ImportRejected([Problem("a boundaries file is a GeoPackage or GeoJSON, not a table",
+                                  file)], file)
+
+
 @dataclass(frozen=True)
 class Kind:
     """An import kind: its name, what it reads, its parser, and `example`, the header and one
@@ -1064,6 +1069,8 @@ class Kind:
     name: str
     description: str
     parse: Callable[[sqlite_utils.Database, pd.DataFrame, str, ParameterSet], Batch]
+    # a kind whose files are not tables (boundaries: GeoPackage, GeoJSON) reads the file itself
+    read: Callable[[sqlite_utils.Database, Path, str, ParameterSet], Batch] | None = None
     example: Mapping[str, str] | None = None
 
 
@@ -1148,6 +1155,8 @@ _KINDS: tuple[Kind, ...] = (
          "GBP per contact hour)", _cost_returns("homecare", "homecare-returns")),
     Kind("care-home-returns", "Fair Cost of Care care-home returns (provider_id, category, cost "
          "lines in GBP per resident-week)", _cost_returns("care_home", "care-home-returns")),
+    Kind("boundaries", "zone boundaries (GeoPackage or GeoJSON; matched to zones by code, "
+         "reprojected to WGS84 and simplified)", _not_a_table, boundaries.parse),
 )
 KINDS: dict[str, Kind] = {k.name: (k if k.example or k.name not in EXAMPLES
                                    else replace(k, example=EXAMPLES[k.name])) for k in _KINDS}
@@ -1184,6 +1193,12 @@ def parse_file(db: sqlite_utils.Database, kind: str, path: str | Path,
                                       f"{', '.join(KINDS)}")], display_name or str(path))
     name = display_name or Path(path).name
     params = params or ParameterSet()
+    read = KINDS[kind].read
+    if read is not None:
+        if sheet:
+            raise ImportRejected([Problem(f"a {kind} file has no sheets, so sheet '{sheet}' "
+                                          "cannot be read; leave the sheet empty", name)], name)
+        return read(db, Path(path), name, params)
     table = open_table(path, name, sheet)
     parse = KINDS[kind].parse
     found = Found()

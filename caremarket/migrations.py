@@ -145,6 +145,13 @@ def _m007_session_version(db: sqlite_utils.Database) -> None:
     db["users"].add_column("session_version", int, not_null_default=0)
 
 
+def _m009_zone_boundaries(db: sqlite_utils.Database) -> None:
+    """Zone boundaries (caremarket.boundaries): each zone's polygon as GeoJSON in WGS84,
+    simplified for the browser, with the CRS it was read in and its vertex count."""
+    db["zone_boundaries"].create({"zone_id": str, "geometry": str, "source_crs": str,
+                                  "vertices": int, "updated_at": str}, pk="zone_id")
+
+
 MIGRATIONS: list[Migration] = [
     (1, "market data", _m001_market),
     (2, "accounts, runs and reports", _m002_app),
@@ -154,6 +161,7 @@ MIGRATIONS: list[Migration] = [
     (6, "import changes (undo)", _m006_import_changes),
     (7, "session version", _m007_session_version),
     (8, "Fair Cost of Care returns", _m008_cost_returns),
+    (9, "zone boundaries", _m009_zone_boundaries),
 ]
 
 

@@ -14,13 +14,16 @@ commissioner's own files.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import shapely
 
 from data.fcoc_sample import sample_returns
+from market import geometry
 from market.parameters import ParameterSet
 
 CENTRE = (53.05, -0.35)  # lat, lon of the county's middle
@@ -255,19 +258,39 @@ def _fees(zones: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def sample_boundaries(zones: pd.DataFrame) -> dict:
+    """Synthetic zone polygons as a GeoJSON FeatureCollection: the Voronoi cell of each zone's
+    centroid (by ground distance), clipped to a county outline drawn around the centroids (their
+    concave hull grown by about 4 km). Sampleshire has no real boundaries; these make the map
+    read like a county's."""
+    lon, lat = zones["lon"].to_numpy(float), zones["lat"].to_numpy(float)
+    county = geometry.hull(lon, lat, margin_degrees=4 * KM_LAT)
+    cells = geometry.for_browser(np.array(geometry.voronoi_cells(lon, lat, county),
+                                          dtype=object))
+    return {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"zone_id": zid},
+         "geometry": json.loads(shapely.to_geojson(cell))}
+        for zid, cell in zip(zones["zone_id"], cells, strict=True)]}
+
+
 ORDER = ("zones", "homecare-providers", "care-homes", "sites", "fees", "self-funders",
-         "homecare-returns", "care-home-returns")
+         "homecare-returns", "care-home-returns", "boundaries")
 
 
 def write_sample(outdir: str | Path, seed: int = 42) -> dict[str, Path]:
-    """Write the sample market as one CSV per import kind; return the paths by kind."""
+    """Write the sample market as one CSV per import kind (the zone boundaries as
+    GeoJSON); return the paths by kind."""
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     paths = {}
-    for kind, frame in generate(seed).items():
+    frames = generate(seed)
+    for kind, frame in frames.items():
         path = outdir / f"{kind.replace('-', '_')}.csv"
         frame.to_csv(path, index=False)
         paths[kind] = path
+    paths["boundaries"] = outdir / "boundaries.geojson"
+    paths["boundaries"].write_text(json.dumps(sample_boundaries(frames["zones"]),
+                                              separators=(",", ":")), encoding="utf-8")
     return paths
 
 

@@ -345,10 +345,16 @@ FCOC: tuple[Lever, ...] = (
           "2022-04-01)", default="2022-04-01", advanced=True),
 )
 
+REACH: tuple[Lever, ...] = (
+    from_parameter("max_travel_minutes", "Within minutes", 1, (5.0, 120.0),
+                   "The zones no home-care agency reaches within this many minutes one way",
+                   lever_name="max_minutes"),
+)
+
 OPERATIONS: dict[str, tuple[Lever, ...]] = {
     "scenario": SCENARIO, "coverage": COVERAGE, "equalisation": EQUALISATION, "sweep": SWEEP,
     "montecarlo": MONTECARLO, "exits": EXITS, "fee_uplift": FEE_UPLIFT, "sites": SITES,
-    "fcoc": FCOC,
+    "fcoc": FCOC, "reach": REACH,
 }
 
 

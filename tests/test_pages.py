@@ -214,7 +214,8 @@ def test_the_map_without_runs_says_where_to_make_one(client, store):
     placed = store.execute("select count(*) from zones where lat is not null").fetchone()[0]
     assert len(data["layers"]["zones"]) == placed
     assert len(data["layers"]["care_homes"]) == store["care_homes"].count
-    assert set(data["measures"]) == {"demand_hours"}
+    # without runs: the store's figures and the reach view (a read), nothing from a run
+    assert set(data["measures"]) == {"demand_hours", "self_funder_share", "reach"}
     assert 'id="no-coverage-run"' in html and 'href="/coverage"' in html
     assert 'id="no-equalisation-run"' in html and 'href="/equalisation"' in html
     assert "L.tileLayer" not in html
@@ -230,6 +231,7 @@ def test_the_map_colours_zones_from_the_latest_runs(client, store):
     for z in cov["result"]["zones_map"]:
         assert m["unmet_hours"][z["zone_id"]] == pytest.approx(z["unmet_hours"])
         assert m["cost_per_contact_hour"][z["zone_id"]] == z["cost_per_contact_hour"]
+        assert m["gap"][z["zone_id"]] == z.get("gap")
     for z in eq["result"]["viability"]["totals"]["zone"]:
         assert m["beds_at_risk"][z["zone_id"]] == z["beds_at_risk_after"] + \
             z["beds_unviable_after"]

@@ -30,6 +30,7 @@ from werkzeug.routing import BaseConverter
 from caremarket import (
     accounts,
     analyses,
+    boundaries,
     fair_cost,
     importers,
     jsonio,
@@ -406,6 +407,35 @@ def overview():
 def map_layers():
     """Get the map layers: zones, care homes, home-care providers and candidate sites."""
     return json_response(queries.map_layers(get_db()))
+
+
+@bp.get("/zones/boundaries.geojson")
+def zone_boundaries():
+    """Get the zone boundaries as GeoJSON (WGS84, simplified for the browser): one feature
+    per zone with a stored boundary, properties `zone_id` and `name` (import kind
+    `boundaries`)."""
+    return json_response(boundaries.boundaries_geojson(get_db()),
+                         headers={"Content-Type": "application/geo+json"})
+
+
+@bp.get("/zones/outline.geojson")
+def zones_outline():
+    """Get the county outline, the union of the stored zone boundaries, as GeoJSON (one
+    feature; none when no boundary is stored)."""
+    return json_response(boundaries.outline_geojson(get_db()),
+                         headers={"Content-Type": "application/geo+json"})
+
+
+@bp.get("/reach")
+@doc(query={lv.name: ("number", lv.help or lv.label) for lv in levers_registry.REACH})
+def reach():
+    """The zones no home-care agency reaches within `max_minutes` one way (matrix minutes
+    where stored, else the distance estimate), largest demand first, with their demand,
+    population and nearest agency; `totals` sums them."""
+    try:
+        return json_response(analyses.reach(get_db(), dict(request.args.items())))
+    except levers_registry.LeverError as exc:
+        raise bad_request(exc.field, exc.reason) from None
 
 
 @bp.get("/fcoc")

@@ -198,6 +198,57 @@ def map_view(db) -> dict[str, Any]:
                                  if eq else None)}
 
 
+# Measures the map adds to map_view's: (label, where the figure comes from)
+MAP_MORE_MEASURES = {
+    "gap": ("Cost per contact hour above the LA rate (£)", "coverage"),
+    "self_funder_share": ("Self-funder share of the zone", "store"),
+    "reach": ("Not reached by any agency within the minutes chosen", "reach"),
+}
+
+
+def map_page(db, args: Mapping[str, Any]) -> dict[str, Any]:
+    """`map_view` and the map page's additions: the cost gap against the LA rate and the
+    self-funder share as measures, zones flagged `reach_uncertain` by the coverage run (when
+    it gives the flag), the reach view (`analyses.reach`, what GET /api/v1/reach returns) for
+    `?max_minutes=`, and the GeoJSON routes the page draws the zones from."""
+    view = map_view(db)
+    measures = view["measures"]
+    cov = latest_run(db, "coverage")
+    zones_map = (cov["result"].get("zones_map") or []) if cov and cov["result"] else []
+    if zones_map:
+        measures["gap"] = {z["zone_id"]: z.get("gap") for z in zones_map}
+    shares = {r[0]: r[1] for r in db.execute(
+        "select zone_id, self_funder_share from zones where self_funder_share is not null")}
+    if shares:
+        measures["self_funder_share"] = shares
+    uncertain = sorted(z["zone_id"] for z in zones_map if z.get("reach_uncertain"))
+    # zones the coverage run's agencies do not reach: its figures are blank there for that reason
+    unreached = sorted(z["zone_id"] for z in zones_map if z.get("reached") is False)
+    cov_minutes = ((cov["result"].get("levers") or {}).get("max_minutes")
+                   or ParameterSet()["max_travel_minutes"]) if zones_map else None
+    reach, reach_error = None, None
+    wanted = {"max_minutes": args["max_minutes"]} if args.get("max_minutes") else {}
+    try:
+        reach = analyses.reach(db, wanted)
+    except levers_registry.LeverError as exc:
+        reach_error = exc.reason
+        reach = analyses.reach(db, {})
+    except CareMarketError as exc:
+        reach_error = str(exc)
+    if reach is not None:
+        out = {z["zone_id"] for z in reach["zones"]}
+        measures["reach"] = {z["zone_id"]: (1 if z["zone_id"] in out else 0)
+                             for z in view["layers"]["zones"]}
+    view["available"] = view["available"] + [
+        {"key": k, "label": label, "source": src, "available": k in measures}
+        for k, (label, src) in MAP_MORE_MEASURES.items()]
+    view.update(reach=reach, reach_error=reach_error, reach_lever=levers_registry.REACH[0],
+                uncertain=uncertain, coverage_unreached=unreached,
+                coverage_minutes=cov_minutes, boundaries=db["zone_boundaries"].count
+                if "zone_boundaries" in db.table_names() else 0)
+    return view
+
+
 def coverage_view(db, run_id: int | None, show_all: bool = False) -> dict[str, Any]:
     """The levers form and, for `run_id`, the run as /api/v1/runs/<id> returns it (with every
     care gap when `show_all`, else the head the run lists)."""
@@ -411,7 +462,7 @@ def provider(provider_id: str):
 
 @bp.route("/map")
 def map():  # noqa: A001 - the endpoint is pages.map
-    return render_template("map.html", **map_view(get_db()))
+    return render_template("map.html", **map_page(get_db(), request.args))
 
 
 @bp.route("/coverage")
