@@ -223,7 +223,9 @@ def map_page(db, args: Mapping[str, Any]) -> dict[str, Any]:
         measures["self_funder_share"] = shares
     uncertain = sorted(z["zone_id"] for z in zones_map if z.get("reach_uncertain"))
     # zones the coverage run's agencies do not reach: its figures are blank there for that reason
-    unreached = sorted(z["zone_id"] for z in zones_map if z.get("reached") is False)
+    # (a zone left out of the model for missing figures is not 'unreached': it says why itself)
+    unreached = sorted(z["zone_id"] for z in zones_map
+                       if z.get("reached") is False and not z.get("left_out"))
     cov_minutes = ((cov["result"].get("levers") or {}).get("max_minutes")
                    or ParameterSet()["max_travel_minutes"]) if zones_map else None
     reach, reach_error = None, None
