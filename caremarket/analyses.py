@@ -33,10 +33,11 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import sqlite_utils
 
-from caremarket import jsonio
+from caremarket import fair_cost, jsonio
 from caremarket import runs as run_store
 from caremarket.scenario_store import get_scenario
 from caremarket.store import content_hash, frame
@@ -51,7 +52,7 @@ from market.parameters import RURALITY_CLASSES, ParameterSet
 from market.scenarios import check_parameter_range, default_values
 from market.scenarios import sweep as sweep_model
 from market.uncertainty import monte_carlo
-from market.viability import CLASSES, LEVERS, check_scenario
+from market.viability import CLASSES, FEE_BASIS, LEVERS, check_scenario
 from optimizer.coverage import CoverageModel
 from optimizer.fee_uplift import FeeUpliftModel, provider_exits
 from optimizer.travel import travel_minutes
@@ -409,6 +410,61 @@ def scenario_values(source: Market | sqlite_utils.Database, scenario: Mapping[st
     return check_scenario(values), name
 
 
+def fee_basis(market: Market, values: Mapping[str, Any]
+              ) -> tuple[Market, dict[str, float], dict[str, Any] | None]:
+    """The market a scenario's care homes run on, its model parameters, and what the fee
+    basis did.
+
+    `la_fee_basis` current (or absent): the market as it is. fcoc_median: a copy of the
+    market whose care homes' LA fees are the Fair Cost of Care median of their category,
+    uprated to today (`fair_cost.medians_now`): nursing homes the standard nursing median, the
+    others the standard residential one, since the store does not separate enhanced-needs
+    placements. Only a recorded fee is replaced (a home without one stays left out, as at the
+    current basis, so both bases assess the same homes). A category without returns keeps
+    its fees and `notes` says so. The LA fee change lever applies on top; self-funders'
+    fees follow the model's rule (never below the LA fee paid). Home care is not rebased: its
+    FCoC median is the second line of the cost of care by zone. Returns (market, parameter
+    values, the basis record or None).
+    """
+    numeric = {k: float(v) for k, v in values.items() if k != FEE_BASIS}
+    basis = values.get(FEE_BASIS) or "current"
+    if basis == "current":
+        return market, numeric, None
+    if market.db is None:
+        raise InvalidScenario(f"{FEE_BASIS} {basis}: the Fair Cost of Care median comes from "
+                              "the cost returns in the store; run on the store, not on files")
+    got = fair_cost.medians_now(market.db)
+    med = got["medians"]
+    homes = market.table("care_homes").copy()
+    notes = [f"no {g} cost returns: those homes keep their stored LA fee"
+             for g in ("residential", "nursing") if med[g] is None]
+    rebased, raised = 0, []
+    if len(homes) and "la_fee" in homes:
+        nursing = (pd.to_numeric(homes["nursing"], errors="coerce").fillna(0).astype(bool)
+                   if "nursing" in homes else pd.Series(False, index=homes.index))
+        target = pd.Series([med["nursing"] if n else med["residential"] for n in nursing],
+                           index=homes.index, dtype=float)
+        has = pd.to_numeric(homes["la_fee"], errors="coerce").notna() & target.notna()
+        homes["la_fee"] = homes["la_fee"].astype(object)
+        homes.loc[has, "la_fee"] = target[has]
+        rebased = int(has.sum())
+        if "self_funder_fee" in homes:
+            sf = pd.to_numeric(homes["self_funder_fee"], errors="coerce")
+            low = has & sf.notna() & (sf < target)
+            homes["self_funder_fee"] = homes["self_funder_fee"].astype(object)
+            homes.loc[low, "self_funder_fee"] = target[low]
+            raised = sorted(homes.loc[low, "provider_id"].astype(str))
+    frames = {**market.frames, "care_homes": homes}
+    based = Market(db=market.db, source=market.source, frames=frames,
+                   _hash=market.input_hash, strict=market.strict,
+                   scenarios_db=market.scenarios_db)
+    return based, numeric, {
+        FEE_BASIS: basis, "as_of": got["as_of"], "returns_date": got["returns_date"],
+        "medians": {g: med[g] for g in ("residential", "nursing")},
+        "care_homes_rebased": rebased, "self_funder_fee_raised": raised,
+        "assumptions": got["assumptions"], "notes": notes}
+
+
 # -- recording ----------------------------------------------------------------------------------
 
 
@@ -484,8 +540,12 @@ def coverage(source: Market | sqlite_utils.Database, levers: Mapping[str, Any] |
 
     The result is the model's `to_dict` plus `levers` (as checked), `zones_map` (every zone
     with coordinates, unmet hours, travel and the s4 cost of care against the LA rate),
-    `cost_of_care` (by rurality), `excluded`, `input_hash`, `parameters` and `run_id`.
-    `parameters` overrides model parameters (the CLI's --set); `time_limit` is in seconds.
+    `cost_of_care` (by rurality), `excluded`, `input_hash`, `parameters` and `run_id`, and
+    the travel uncertainty (`CoverageModel.solve_band`): `reach_routed_share`,
+    `reach_estimated_share`, `unmet_hours_band` (None where no estimate is in or near reach)
+    and per zone `reach_routed_share`, `reach_uncertain`, `unmet_hours_low/high`.
+    `parameters` overrides model parameters (the CLI's --set); `time_limit` is in seconds,
+    for each of the three solves.
     """
     market = _market(source)
     progress = progress or _noop
@@ -500,6 +560,8 @@ def coverage(source: Market | sqlite_utils.Database, levers: Mapping[str, Any] |
             market, lv_given, parameters=parameters, travel_file=travel_file)
         progress(0.4, "solving")
         model.solve(lv["solver"], time_limit)
+        progress(0.6, "solving at the travel estimate's error quantiles")
+        model.solve_band(lv["solver"], time_limit)
         progress(0.85, "costing care per zone")
         result = model.to_dict(lv["gaps"])
         result["levers"] = lv
@@ -548,7 +610,10 @@ def _warn_excluded(result: dict[str, Any], excluded: Excluded) -> None:
 
 def zones_map(source: Market | sqlite_utils.Database, model, params,
               excluded: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
-    """Every zone with what the map colours by and the s4 cost of care against the LA rate.
+    """Every zone with what the map colours by and the s4 cost of care against the LA rate and
+    against the FCoC home-care median uprated to today (`fcoc_median`, `fcoc_gap`: the cost
+    above it; None without returns or on files), and the travel time paid per contact hour
+    (`travel_pay_per_contact_hour` = wage x tau / 60).
 
     Cost per contact hour is costed from the LP's assignment (unserved zones at their cheapest
     reachable pair); `la_hourly_rate` is the rate in force (a zone-scoped rate beats the general
@@ -570,10 +635,22 @@ def zones_map(source: Market | sqlite_utils.Database, model, params,
     cost_cols = ["tau", *COST_LINES, "cost_per_contact_hour", "cost_basis", "la_hourly_rate",
                  "gap", "rural_uplift_rate", "uplift_per_hour", "la_uplift_per_week"]
     z = z.merge(costs[["zone_id", *cost_cols]], on="zone_id", how="left")
+    # travel time paid per contact hour: the direct wage's travel part, wage x tau / 60
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z["travel_pay_per_contact_hour"] = (z["direct_wage"].astype(float) * z["tau"].astype(float)
+                                            / (60.0 + z["tau"].astype(float)))
+    # the second line: the council's Fair Cost of Care home-care median, uprated to today
+    fair = fair_cost.medians_now(market.db)["medians"]["homecare"] if market.db is not None \
+        else None
+    z["fcoc_median"] = fair
+    z["fcoc_gap"] = (z["cost_per_contact_hour"].astype(float) - fair) if fair is not None \
+        else None
     keep = [c for c in ("zone_id", "name", "lat", "lon", "rurality", "demand_hours",
                         "met_hours", "unmet_hours", "reachable_providers",
                         "travel_minutes_per_contact_hour", "marginal_travel_hours",
-                        *cost_cols) if c in z]
+                        "reach_routed_share", "reach_uncertain", "unmet_hours_low",
+                        "unmet_hours_high", *cost_cols, "travel_pay_per_contact_hour",
+                        "fcoc_median", "fcoc_gap") if c in z]
     clean = z[keep].astype(object).where(z[keep].notna(), None)
     out = [{k: (v.item() if hasattr(v, "item") else v) for k, v in r.items()}
            for r in clean.to_dict("records")]
@@ -597,7 +674,9 @@ def zones_map(source: Market | sqlite_utils.Database, model, params,
 
 def cost_of_care_summary(zones_map: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """Cost of care per contact hour by rurality (weighted by delivered contact hours), the LA
-    rate and its gap, and the weekly LA uplift that closes the gap in every zone (s4).
+    rate and its gap, the Fair Cost of Care home-care median and the gap to it (the second
+    line: `fcoc_median`, `fcoc_gap`), the travel time paid per contact hour, and the weekly LA
+    uplift that closes the gap in every zone (s4).
 
     Every zone is counted: `zones` per class = `zones_costed` (delivered hours, in the means)
     + `zones_unserved` (an agency in reach, but the model delivers none of their hours: costed
@@ -638,6 +717,12 @@ def cost_of_care_summary(zones_map: Sequence[Mapping[str, Any]]) -> dict[str, An
                      "travel_minutes_per_contact_hour": mean("tau"),
                      "cost_per_contact_hour": mean("cost_per_contact_hour"),
                      "la_hourly_rate": mean("la_hourly_rate"), "gap": mean("gap"),
+                     "travel_pay_per_contact_hour": mean("travel_pay_per_contact_hour")
+                     if "travel_pay_per_contact_hour" in g else None,
+                     "fcoc_median": mean("fcoc_median") if "fcoc_median" in g else None,
+                     "fcoc_gap": mean("fcoc_gap") if "fcoc_gap" in g else None,
+                     "zones_above_fcoc": int((g["fcoc_gap"].astype(float) > 1e-9).sum())
+                     if "fcoc_gap" in g else 0,
                      "zones_under_cost": int((g["gap"] > 1e-9).sum()),
                      "la_uplift_per_week": float(g["la_uplift_per_week"].fillna(0).sum())})
     rows.sort(key=lambda r: rurality_rank(r["rurality"]))
@@ -744,13 +829,18 @@ def evaluate_equalisation(market: Market, values: Mapping[str, float],
                           scenario_name: str | None = None) -> dict[str, Any]:
     """Compute an equalisation result (not recorded): see `equalisation`."""
     progress(0.05, "care-home viability")
+    asked = dict(values)
+    current = market
+    market, values, basis = fee_basis(market, values)
     baseline = care_home_baseline(market)
-    res = run(baseline, values)
+    # with a fee basis, "before" is the market at its stored fees and "after" at the basis
+    res = run(baseline, values, care_home_baseline(current) if basis else None)
     viability = res.to_dict()
     excluded = _home_exclusions(baseline)
     viability["excluded_records"] = viability.pop("excluded")
     viability["excluded"] = excluded.to_dict()
-    out: dict[str, Any] = {"scenario": dict(values), "scenario_name": scenario_name,
+    out: dict[str, Any] = {"scenario": asked, "scenario_name": scenario_name,
+                           "fee_basis": basis,
                            "options": dict(opts), "input_hash": market.input_hash,
                            "source": market.source, "viability": viability,
                            "summary": viability["summary"]}
@@ -911,7 +1001,7 @@ def equalisation_headline(out: Mapping[str, Any]) -> dict[str, Any]:
 
 # -- the comparison -----------------------------------------------------------------------------
 
-COMPARE_MEASURES = (*LEVERS, "providers_sustainable", "beds_sustainable", "providers_at_risk",
+COMPARE_MEASURES = (*LEVERS, FEE_BASIS, "providers_sustainable", "beds_sustainable", "providers_at_risk",
                     "beds_at_risk", "providers_unviable", "beds_unviable", "cross_subsidy",
                     "cross_subsidy_lost", "revenue", "surplus_after_capital", "extra_la_spend")
 
@@ -921,6 +1011,7 @@ def _column(result: Mapping[str, Any]) -> dict[str, Any]:
     v = result["viability"]
     s = v["summary"]
     col: dict[str, Any] = {k: float(v["levers"][k]) for k in LEVERS}
+    col[FEE_BASIS] = (result.get("fee_basis") or {}).get(FEE_BASIS, "current")
     for c in CLASSES:
         key = c.replace(" ", "_")
         col[f"providers_{key}"] = s["providers_by_class"]["after"].get(c, 0)
@@ -950,7 +1041,8 @@ def compare_scenarios(source: Market | sqlite_utils.Database, names: Sequence[st
         columns[key] = _column(evaluate_equalisation(market, values, opts, scenario_name=name))
         values_of[key] = values
     base = columns["baseline"]
-    differences = {c: {m: (None if col[m] is None or base[m] is None else col[m] - base[m])
+    differences = {c: {m: (None if not isinstance(col[m], (int, float))
+                           or not isinstance(base[m], (int, float)) else col[m] - base[m])
                        for m in COMPARE_MEASURES}
                    for c, col in columns.items() if c != "baseline"}
     return {"measures": list(COMPARE_MEASURES), "columns": columns,
@@ -970,20 +1062,22 @@ def sweep(source: Market | sqlite_utils.Database, scenario: Mapping[str, Any] | 
     lv = registry.check("sweep", levers, "levers.")
 
     def compute(_r):
-        baseline = care_home_baseline(market)
+        based, model, basis = fee_basis(market, values)
+        baseline = care_home_baseline(based)
         grid = default_values(lv["parameter"], lv["step"])
         if lv["start"] is not None or lv["stop"] is not None:
             grid = check_parameter_range(lv["parameter"],
                                          grid[0] if lv["start"] is None else lv["start"],
                                          grid[-1] if lv["stop"] is None else lv["stop"],
                                          lv["step"])
-        out = sweep_model(baseline, lv["parameter"], grid, values).to_dict()
+        out = sweep_model(baseline, lv["parameter"], grid, model).to_dict()
         if not lv["tipping"]:
             out.pop("tipping")
         out.update({"scenario": values, "scenario_name": name, "levers": lv,
+                    "fee_basis": basis,
                     "source": market.source, "input_hash": market.input_hash,
                     "excluded": _home_exclusions(baseline).to_dict(),
-                    "parameters": baseline.params.with_overrides(values).to_records()})
+                    "parameters": baseline.params.with_overrides(model).to_records()})
         return out
 
     return _recorded("sweep", market, {**values, "parameter": lv["parameter"],
@@ -1000,14 +1094,16 @@ def montecarlo(source: Market | sqlite_utils.Database, scenario: Mapping[str, An
     lv = registry.check("montecarlo", levers, "levers.")
 
     def compute(_r):
-        baseline = care_home_baseline(market)
+        based, model, basis = fee_basis(market, values)
+        baseline = care_home_baseline(based)
         res = monte_carlo(baseline, lv["take_up_dist"], lv["cost_change_dist"], lv["draws"],
-                          lv["seed"], values, lv["scope"])
+                          lv["seed"], model, lv["scope"])
         out = res.to_dict(homes=lv["homes"])
         out.update({"scenario": values, "scenario_name": name, "levers": lv,
+                    "fee_basis": basis,
                     "source": market.source, "input_hash": market.input_hash,
                     "excluded": _home_exclusions(baseline).to_dict(),
-                    "parameters": baseline.params.with_overrides(values).to_records()})
+                    "parameters": baseline.params.with_overrides(model).to_records()})
         return out
 
     return _recorded("montecarlo", market, {**values, **lv, "scenario_name": name}, user,

@@ -13,7 +13,7 @@ from pathlib import Path
 import sqlite_utils
 
 from caremarket.importers import import_file
-from caremarket.reports import add_sample_report
+from caremarket.reports import add_sample_msp, add_sample_report
 from data.devon import ORDER as DEVON_ORDER
 from data.devon import write_devon
 from data.generate import ORDER, write_sample
@@ -24,7 +24,8 @@ def load_sample(db: sqlite_utils.Database, seed: int = 42, user: str = "sample",
     """Import the sample market into `db`; return the import summaries.
 
     With `report`, also save the sample scenarios and weekly fee-impact report definition and
-    run that report once, so a new user sees a report at once (caremarket.reports).
+    run that report once, so a new user sees a report at once, and the Market Sustainability
+    Plan evidence pack's definition (caremarket.reports).
     """
     with tempfile.TemporaryDirectory(prefix="caremarket-sample-") as tmp:
         paths = write_sample(tmp, seed)
@@ -32,6 +33,9 @@ def load_sample(db: sqlite_utils.Database, seed: int = 42, user: str = "sample",
                                  display_name=f"sample/{paths[kind].name}")
                      for kind in ORDER]
     if report:
+        # the pack first: the weekly report's last scenario stays the latest saved (the one
+        # the provider pages open with), and it has a run
+        add_sample_msp(db, user)
         add_sample_report(db, user)
     return summaries
 

@@ -13,9 +13,10 @@ from typing import Any
 
 import sqlite_utils
 
+from caremarket.store import content_hash
 from market import fcoc as model
 from market import levers as registry
-from market.parameters import uprating
+from market.parameters import RURALITY_CLASSES, uprating
 
 FEE_SERVICE = {"homecare": "homecare", "residential": "residential",
                "residential_enhanced": "residential", "nursing": "nursing",
@@ -99,8 +100,96 @@ def _group_rows(summary: dict[str, Any]):
         yield cat, "care_home", g
 
 
-def fcoc(db: sqlite_utils.Database, levers: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The Fair Cost of Care summary with the fee gap and trajectory (see docs/fcoc.md)."""
+def latest_coverage(db: sqlite_utils.Database) -> dict[str, Any] | None:
+    """The latest done coverage run's cost of care by rurality (`cost_of_care`), its id and
+    whether it read the data as it is now (`status` current or stale); None if none."""
+    row = db.execute("select id, input_hash, json_extract(result, '$.cost_of_care') from runs "
+                     "where kind = 'coverage' and status = 'done' and "
+                     "json_extract(result, '$.cost_of_care') is not null "
+                     "order by id desc limit 1").fetchone() if "runs" in db.table_names() \
+        else None
+    if row is None:
+        return None
+    return {"run_id": row[0], "status": "current" if row[1] == content_hash(db) else "stale",
+            "cost_of_care": json.loads(row[2])}
+
+
+def _position(value: float | None, q: dict[str, float] | None) -> str | None:
+    if value is None or q is None:
+        return None
+    if value < q["lower_quartile"]:
+        return "below the lower quartile"
+    if value > q["upper_quartile"]:
+        return "above the upper quartile"
+    return "within the interquartile range"
+
+
+def travel(db: sqlite_utils.Database, summary: dict[str, Any], pay_ratio: float,
+           coverage: dict[str, Any] | None) -> dict[str, Any]:
+    """The rural travel the coverage model finds against the FCoC `travel_time` line.
+
+    The FCoC side: the travel_time line's quartiles (GBP per contact hour) at the returns'
+    date and uprated to today by the pay ratio (it is a staff line), and the travel minutes
+    per contact hour each return implies (travel_time / carer_basic_pay x 60; returns
+    without a basic pay are left out and named). The model side, by rurality, from
+    `coverage` (a coverage run's id, status and `cost_of_care`; default the latest done
+    one): the travel minutes per contact hour and the travel time paid per contact hour
+    (wage x minutes / 60), each placed against the FCoC quartiles.
+    """
+    line = (summary["homecare"]["lines"] or {}).get("travel_time")
+    line_q = {k: line[k] for k in ("lower_quartile", "median", "upper_quartile")} \
+        if line and line.get("median") is not None else None
+    now_q = {k: round(v * pay_ratio, 4) for k, v in line_q.items()} if line_q else None
+    minutes, no_pay = [], []
+    excluded_ids = {o["provider_id"] for o in summary["homecare"]["outliers"]} \
+        if summary["homecare"]["outliers_excluded"] else set()
+    for r in returns(db):
+        if r.service != "homecare" or r.provider_id in excluded_ids:
+            continue
+        t = r.lines.get("travel_time")
+        pay = r.context.get("carer_basic_pay")
+        if t is None:
+            continue
+        if not pay:
+            no_pay.append(r.provider_id)
+            continue
+        minutes.append(t / pay * 60.0)
+    min_q = model.quartiles(minutes)
+    min_q = {k: round(v, 4) for k, v in min_q.items()} if min_q else None
+    cov = coverage if coverage is not None else latest_coverage(db)
+    rows = []
+    if cov is not None:
+        for r in (cov.get("cost_of_care") or {}).get("by_rurality", []):
+            m = r.get("travel_minutes_per_contact_hour")
+            pay = r.get("travel_pay_per_contact_hour")
+            rows.append({"rurality": r["rurality"], "contact_hours": r.get("contact_hours"),
+                         "travel_minutes_per_contact_hour": m,
+                         "travel_pay_per_contact_hour": pay,
+                         "minutes_against_fcoc": _position(m, min_q),
+                         "pay_against_fcoc": _position(pay, now_q),
+                         "pay_minus_fcoc_median": None if pay is None or now_q is None
+                         else round(pay - now_q["median"], 4)})
+        rows.sort(key=lambda r: RURALITY_CLASSES.index(r["rurality"])
+                  if r["rurality"] in RURALITY_CLASSES else len(RURALITY_CLASSES))
+    return {"fcoc_travel_time": line_q, "fcoc_travel_time_now": now_q,
+            "fcoc_travel_minutes": min_q, "returns_with_minutes": len(minutes),
+            "excluded": {"total": len(no_pay), "by_reason": {"no_carer_basic_pay": {
+                "label": "no carer_basic_pay: travel minutes not implied", "count": len(no_pay),
+                "ids": no_pay}} if no_pay else {}},
+            "coverage_run": None if cov is None else {"run_id": cov.get("run_id"),
+                                                      "status": cov.get("status")},
+            "by_rurality": rows,
+            "how": None if cov is not None else "run coverage (caremarket coverage, the "
+                   "Coverage page or POST /api/v1/runs kind coverage) to set its travel here"}
+
+
+def fcoc(db: sqlite_utils.Database, levers: dict[str, Any] | None = None,
+         coverage: dict[str, Any] | None = None, *, with_travel: bool = True
+         ) -> dict[str, Any]:
+    """The Fair Cost of Care summary with the fee gap and trajectory (see docs/fcoc.md), and
+    the travel the coverage model finds against the FCoC travel_time line (`travel`; from
+    `coverage`, a coverage result, else the latest coverage run in the store; None without
+    `with_travel`, for callers that need only the medians)."""
     lv = registry.check("fcoc", levers or {})
     today = lv["as_of"] or date.today().isoformat()
     summary = model.summarise(returns(db), provider_counts(db), lv["exclude_outliers"])
@@ -146,10 +235,30 @@ def fcoc(db: sqlite_utils.Database, levers: dict[str, Any] | None = None) -> dic
                 else "enhanced-needs placements are not separated in the store")
         against[group] = entry
     costs = [e["cost_now"] for e in against.values() if e["cost_now"] is not None]
+    pay_now, _prices = factors(start)
     return {"summary": summary, "against_fees": against, "placements": volumes,
+            "travel": travel(db, summary, pay_now, coverage) if with_travel else None,
             "levers": lv, "as_of": today,
             "cost_now_total": round(sum(costs), 2) if costs else None,
             "quantile_rule": "Excel QUARTILE.INC (linear interpolation)",
             "outlier_rule": f"Tukey fences on the total: outside Q1 - {model.TUKEY_K:g} IQR "
                             f"to Q3 + {model.TUKEY_K:g} IQR",
             "assumptions": assumptions}
+
+
+BASIS_GROUPS = ("homecare", "residential", "nursing")
+
+
+def medians_now(db: sqlite_utils.Database, as_of: str | None = None) -> dict[str, Any]:
+    """The FCoC medians uprated to `as_of` (default today) for home care (GBP per contact
+    hour) and standard residential and nursing care (GBP per resident-week), as `fcoc` gives
+    them (`against_fees[group]["median"]`): what the `la_fee_basis` lever and the cost of care
+    by zone read. A group without returns has None."""
+    # one year of trajectory: its assumptions are then only those the median itself needs
+    res = fcoc(db, {"years": 1, **({"as_of": as_of} if as_of else {})}, with_travel=False)
+    return {"as_of": res["as_of"], "returns_date": res["levers"]["returns_date"],
+            "medians": {g: res["against_fees"][g]["median"] for g in BASIS_GROUPS},
+            "returns": {g: (res["summary"]["homecare"] if g == "homecare"
+                            else res["summary"]["care_homes"][g])["returns"]
+                        for g in BASIS_GROUPS},
+            "assumptions": res["assumptions"]}

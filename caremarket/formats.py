@@ -26,6 +26,8 @@ UNIT_STYLE = {
     "homes": ("number", 0), "providers": ("number", 0), "zones": ("number", 0),
     "minutes": ("number", 1), "people": ("number", 0), "rows": ("number", 0),
     "records": ("number", 0),
+    # a fee or cost per the group's own unit (a contact hour or a resident-week)
+    "GBP per unit": ("money", 2),
 }
 # The same styles as XLSX number formats.
 XLSX_FORMATS = {"money0": "£#,##0;−£#,##0", "money2": "£#,##0.00;−£#,##0.00",

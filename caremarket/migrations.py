@@ -152,6 +152,12 @@ def _m009_zone_boundaries(db: sqlite_utils.Database) -> None:
                                   "vertices": int, "updated_at": str}, pk="zone_id")
 
 
+def _m010_report_type(db: sqlite_utils.Database) -> None:
+    """A report definition's type: fee_impact (every report so far) or msp (the Market
+    Sustainability Plan evidence pack, caremarket/reports.py)."""
+    db["report_definitions"].add_column("report_type", str, not_null_default="fee_impact")
+
+
 MIGRATIONS: list[Migration] = [
     (1, "market data", _m001_market),
     (2, "accounts, runs and reports", _m002_app),
@@ -162,6 +168,7 @@ MIGRATIONS: list[Migration] = [
     (7, "session version", _m007_session_version),
     (8, "Fair Cost of Care returns", _m008_cost_returns),
     (9, "zone boundaries", _m009_zone_boundaries),
+    (10, "report types (the evidence pack)", _m010_report_type),
 ]
 
 

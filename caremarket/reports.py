@@ -32,13 +32,15 @@ import sqlite_utils
 from apscheduler.triggers.cron import CronTrigger
 from openpyxl import Workbook
 
-from caremarket import jsonio, paging, runs, tables
+from caremarket import fair_cost, jsonio, paging, runs, tables
 from caremarket.accounts import audit
-from caremarket.analyses import equalisation
+from caremarket.analyses import coverage, equalisation, rurality_rank
+from caremarket.overview import overview
 from caremarket.scenario_store import get_scenario, save_scenario
 from caremarket.store import content_hash
 from caremarket.store import now as now_iso
 from market.errors import CareMarketError, InvalidInput, UnknownEntity
+from market.fcoc import CATEGORY_LABELS
 from market.scenarios import Scenario
 
 TIMEZONE = "Europe/London"
@@ -53,6 +55,22 @@ MEASURES: dict[str, str] = {
     "sweep": "Take-up sweep: the market at each take-up from 0 to 100%",
 }
 DEFAULT_MEASURES = ("cross_subsidy", "classes", "extra_la_spend", "coverage")
+# Report types: the fee-impact report (scenarios x measures) and the Market Sustainability Plan
+# evidence pack (every section below, its exposure figures under the saved take-up scenarios).
+REPORT_TYPES: dict[str, str] = {
+    "fee_impact": "Fee-impact report",
+    "msp": "Market Sustainability Plan evidence pack",
+}
+MSP_SECTIONS: dict[str, str] = {
+    "overview": "Market overview: providers, beds, home-care capacity, CQC ratings, "
+                "self-funders",
+    "coverage": "Home-care coverage and gaps by rurality, cost of care against the LA rate "
+                "and the Fair Cost of Care median",
+    "fcoc": "Fair Cost of Care: the returns' quartiles, the fee gap, rural travel",
+    "exposure": "Equalisation exposure under Care Act s18(3) take-up scenarios",
+    "at_risk": "Providers at risk",
+    "trajectory": "The cost of the fee trajectory towards the Fair Cost of Care median",
+}
 CLASSES = ("sustainable", "at risk", "unviable")
 WHEN = (("before", "before"), ("after", "after"))
 MAX_NAME = 100
@@ -186,6 +204,7 @@ def stamp(moment: datetime) -> str:
 
 def _definition(row: Mapping[str, Any], at: datetime | None = None) -> dict[str, Any]:
     out = {"name": row["name"], "description": row["description"] or "",
+           "report_type": row.get("report_type") or "fee_impact",
            "scenarios": json.loads(row["scenarios"] or "[]"),
            "measures": json.loads(row["measures"] or "[]"), "cron": row["cron"],
            "timezone": TIMEZONE, "enabled": bool(row["enabled"]),
@@ -251,35 +270,46 @@ def _check(db: sqlite_utils.Database, fields: dict[str, Any]) -> dict[str, Any]:
     if name.lower() in RESERVED_NAMES:
         raise InvalidReport(f"report name '{name}' is reserved (it is part of the web "
                             f"addresses); choose another")
+    report_type = str(fields.get("report_type") or "fee_impact").strip()
+    if report_type not in REPORT_TYPES:
+        raise InvalidReport(f"report type '{report_type}': choose {', '.join(REPORT_TYPES)}")
     scenarios = _as_list(fields.get("scenarios"), "scenarios")
     if not scenarios:
-        raise InvalidReport("a report needs at least one saved scenario")
+        raise InvalidReport("a report needs at least one saved scenario" + (
+            " (the evidence pack's take-up scenarios, e.g. take_up 0.25, 0.5 and 1)"
+            if report_type == "msp" else ""))
     saved = {r["name"] for r in db["scenarios"].rows}
     unknown = [s for s in scenarios if s not in saved]
     if unknown:
         raise InvalidReport(f"unknown scenario(s) {', '.join(repr(s) for s in unknown)}; save "
                             f"them first (saved: {', '.join(sorted(saved)) or 'none'})")
-    measures = _as_list(fields.get("measures"), "measures") or list(DEFAULT_MEASURES)
-    bad = [m for m in measures if m not in MEASURES]
+    known = MSP_SECTIONS if report_type == "msp" else MEASURES
+    measures = _as_list(fields.get("measures"), "measures") or list(
+        MSP_SECTIONS if report_type == "msp" else DEFAULT_MEASURES)
+    bad = [m for m in measures if m not in known]
     if bad:
-        raise InvalidReport(f"unknown measure(s) {', '.join(bad)} (choose from "
-                            f"{', '.join(MEASURES)})")
-    measures = [m for m in MEASURES if m in measures]
+        raise InvalidReport(f"unknown {'section' if report_type == 'msp' else 'measure'}(s) "
+                            f"{', '.join(bad)} (choose from {', '.join(known)})")
+    measures = [m for m in known if m in measures]
     cron = normalise_cron(fields.get("cron") or "")
     enabled = fields.get("enabled", True)
     if isinstance(enabled, str):
         enabled = enabled.strip().lower() in ("1", "true", "yes", "on")
     description = str(fields.get("description") or "").strip()
     return {"name": name, "description": description, "scenarios": json.dumps(scenarios),
-            "measures": json.dumps(measures), "cron": cron, "enabled": int(bool(enabled))}
+            "measures": json.dumps(measures), "cron": cron, "enabled": int(bool(enabled)),
+            "report_type": report_type}
 
 
 def create_definition(db: sqlite_utils.Database, name: str, scenarios: Sequence[str],
                       cron: str, measures: Sequence[str] | None = None, description: str = "",
-                      enabled: bool = True, user: str | None = None) -> dict[str, Any]:
-    """Create a report definition (audited); InvalidReport when a field is wrong or it exists."""
+                      enabled: bool = True, user: str | None = None,
+                      report_type: str = "fee_impact") -> dict[str, Any]:
+    """Create a report definition (audited); InvalidReport when a field is wrong or it exists.
+    `report_type`: fee_impact, or msp (the evidence pack: `measures` are its sections)."""
     row = _check(db, {"name": name, "scenarios": scenarios, "cron": cron, "measures": measures,
-                      "description": description, "enabled": enabled})
+                      "description": description, "enabled": enabled,
+                      "report_type": report_type})
     if list(db["report_definitions"].rows_where("name = ?", [row["name"]])):
         raise InvalidReport(f"a report called '{row['name']}' exists already")
     stamp_now = now_iso()
@@ -297,15 +327,19 @@ def update_definition(db: sqlite_utils.Database, name: str, changes: Mapping[str
                       user: str | None = None) -> dict[str, Any]:
     """Change some fields of definition `name` (audited with the old and new values)."""
     current = get_definition(db, name)
-    unknown = sorted(set(changes) - set(EDITABLE) - {"name"})
+    unknown = sorted(set(changes) - set(EDITABLE) - {"name", "report_type"})
     if unknown:
         raise InvalidReport(f"cannot change {', '.join(unknown)} (editable: "
                             f"{', '.join(EDITABLE)})")
     if "name" in changes and str(changes["name"]).strip() != name:
         raise InvalidReport("a report cannot be renamed (its runs are filed under its name); "
                             "create a new one instead")
+    if "report_type" in changes and changes["report_type"] != current["report_type"]:
+        raise InvalidReport("a report's type cannot be changed (its runs are of that type); "
+                            "create a new one instead")
     merged = {**{k: current[k] for k in EDITABLE}, **{k: v for k, v in changes.items()
-                                                       if k in EDITABLE}, "name": name}
+                                                       if k in EDITABLE}, "name": name,
+              "report_type": current["report_type"]}
     row = _check(db, merged)
     before = {k: current[k] for k in EDITABLE}
     with db.atomic():
@@ -325,7 +359,7 @@ def delete_definition(db: sqlite_utils.Database, name: str, user: str | None = N
 def _public(row: Mapping[str, Any]) -> dict[str, Any]:
     return {"scenarios": json.loads(row["scenarios"]), "measures": json.loads(row["measures"]),
             "cron": row["cron"], "enabled": bool(row["enabled"]),
-            "description": row["description"]}
+            "description": row["description"], "report_type": row["report_type"]}
 
 
 # -- computing a report ----------------------------------------------------------------------
@@ -563,8 +597,11 @@ def _parameter_table(names: Sequence[str],
 def compute_report(db: sqlite_utils.Database, definition: Mapping[str, Any], *,
                    user: str | None = None,
                    progress: Callable[[float, str], None] | None = None) -> dict[str, Any]:
-    """Run every scenario of `definition` on the store; return the report (not stored)."""
+    """Run every scenario of `definition` on the store; return the report (not stored).
+    An evidence pack (report_type msp) is `compute_msp`."""
 
+    if definition.get("report_type") == "msp":
+        return compute_msp(db, definition, user=user, progress=progress)
     measures = list(definition["measures"]) or list(DEFAULT_MEASURES)
     options = report_options(measures)
     digest = content_hash(db)
@@ -586,6 +623,7 @@ def compute_report(db: sqlite_utils.Database, definition: Mapping[str, Any], *,
                                  for n in names}}
                      for group, path, label, unit in spec]
     return {
+        "report_type": "fee_impact",
         "report_name": definition["name"], "description": definition.get("description", ""),
         "cron": definition.get("cron"), "measures": measures,
         "measure_labels": {m: MEASURES[m] for m in measures},
@@ -599,6 +637,341 @@ def compute_report(db: sqlite_utils.Database, definition: Mapping[str, Any], *,
                     for n in names},
         "excluded": results[names[0]].get("excluded") if names else None,
         "detail": _detail_tables(db, names, results, measures),
+        "parameters": _parameter_table(names, results),
+    }
+
+
+# -- the Market Sustainability Plan evidence pack ---------------------------------------------
+
+# The exposure the pack shows under each take-up scenario: the fee-impact headline's measures.
+MSP_EXPOSURE = ("cross_subsidy", "classes", "extra_la_spend", "coverage")
+GROUP_LABELS = {"homecare": "Home care (18+)", **CATEGORY_LABELS}
+NOT_SUSTAINABLE = ("at risk", "unviable")
+
+
+def _market_table(name: str, title: str, item: str, columns: list[dict[str, str]],
+                  rows: list[list[Any]]) -> dict[str, Any]:
+    """A table of the market as it is (no scenario): the scenario cell is blank."""
+    return _table(name, title, item, columns, [["", *r] for r in rows])
+
+
+def _excluded_rows(section: str, excluded: Mapping[str, Any] | None) -> list[list[Any]]:
+    """One row per record and reason a section left out: section, record, code, label."""
+    return [[section, str(i), code, r.get("label", code)]
+            for code, r in ((excluded or {}).get("by_reason") or {}).items()
+            for i in r.get("ids") or []]
+
+
+def _msp_overview(ov: Mapping[str, Any], fc: Mapping[str, Any]) -> list[dict[str, Any]]:
+    t = ov["totals"]
+    rows = [
+        ["care_homes", "Care homes", t.get("care_homes"), "homes"],
+        ["beds", "Care-home beds", t.get("beds"), "beds"],
+        ["care_home_self_funder_share", "Self-funder share of occupied beds",
+         t.get("care_home_self_funder_share"), "share"],
+        ["homecare_providers", "Home-care agencies", t.get("homecare_providers"), "providers"],
+        ["capacity_hours", "Home-care capacity", t.get("capacity_hours"), "hours a week"],
+        ["demand_hours", "Home-care demand", t.get("demand_hours"), "hours a week"],
+        ["homecare_self_funder_share", "Self-funder share of home-care demand",
+         t.get("homecare_self_funder_share"), "share"],
+        ["mean_la_fee", "Mean LA care-home fee", t.get("mean_la_fee"), "GBP a week"],
+        ["mean_self_funder_fee", "Mean self-funder care-home fee",
+         t.get("mean_self_funder_fee"), "GBP a week"],
+        ["self_funder_premium", "Self-funder premium over the LA fee",
+         t.get("self_funder_premium"), "share"],
+        ["mean_la_hourly_rate", "Mean LA home-care rate", t.get("mean_la_hourly_rate"),
+         "GBP an hour"],
+        ["fcoc_cost_now", "Paying the Fair Cost of Care median now", fc.get("cost_now_total"),
+         "GBP a year"],
+    ]
+    cols = [_col("measure", "Measure"), _col("label", "Figure"), _col("value", "Value"),
+            _col("unit", "Unit")]
+    ratings = [[r["rating"], r["care_homes"], r["beds"], r["homecare_providers"]]
+               for r in ov["cqc_ratings"]]
+    rural = [[r["rurality"], r.get("zones"), r.get("demand_hours"), r.get("homecare_providers"),
+              r.get("capacity_hours"), r.get("care_homes"), r.get("beds"),
+              r.get("care_home_self_funder_share")] for r in ov["by_rurality"]]
+    return [
+        _market_table("overview", "The market", "measure", cols, rows),
+        _market_table("cqc_ratings", "CQC ratings (latest overall)", "rating", [
+            _col("rating", "Rating"), _col("care_homes", "Care homes", "homes"),
+            _col("beds", "Beds", "beds"),
+            _col("homecare_providers", "Home-care agencies", "providers")], ratings),
+        _market_table("market_rurality", "The market by rurality", "rurality", [
+            _col("rurality", "Rurality"), _col("zones", "Zones", "zones"),
+            _col("demand_hours", "Home-care demand", "hours a week"),
+            _col("homecare_providers", "Agencies", "providers"),
+            _col("capacity_hours", "Home-care capacity", "hours a week"),
+            _col("care_homes", "Care homes", "homes"), _col("beds", "Beds", "beds"),
+            _col("care_home_self_funder_share", "Self-funder share of beds", "share")], rural),
+    ]
+
+
+def _msp_coverage(cov: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Coverage by rurality: the run's zones summed by class, and its cost of care."""
+    sums: dict[str, dict[str, float]] = {}
+    for z in cov.get("zones_map") or []:
+        r = z.get("rurality") or "unknown"
+        acc = sums.setdefault(r, {"demand_hours": 0.0, "met_hours": 0.0, "unmet_hours": 0.0})
+        for k in acc:
+            acc[k] += float(z.get(k) or 0.0)
+    cost = {r["rurality"]: r for r in (cov.get("cost_of_care") or {}).get("by_rurality", [])}
+    rows = []
+    for r in sorted(set(sums) | set(cost), key=rurality_rank):
+        s_, c = sums.get(r, {}), cost.get(r, {})
+        demand = s_.get("demand_hours")
+        rows.append([r, c.get("zones"), c.get("zones_unreached"), demand, s_.get("met_hours"),
+                     s_.get("unmet_hours"),
+                     (s_["met_hours"] / demand) if demand else None,
+                     c.get("travel_minutes_per_contact_hour"), c.get("cost_per_contact_hour"),
+                     c.get("la_hourly_rate"), c.get("gap"), c.get("fcoc_median"),
+                     c.get("fcoc_gap"), c.get("la_uplift_per_week")])
+    gaps = [[g.get("zone_id"), g.get("name"), g.get("rurality"), g.get("demand_hours"),
+             g.get("unmet_hours"), g.get("reachable_providers")]
+            for g in sorted((z for z in cov.get("zones_map") or []
+                             if (z.get("unmet_hours") or 0) > 1e-6),
+                            key=lambda z: -(z.get("unmet_hours") or 0))[:15]]
+    return [
+        _market_table("coverage_rurality", "Home-care coverage and cost of care by rurality",
+                      "rurality", [
+                          _col("rurality", "Rurality"), _col("zones", "Zones", "zones"),
+                          _col("zones_unreached", "Unreached zones", "zones"),
+                          _col("demand_hours", "Demand", "hours a week"),
+                          _col("met_hours", "Met", "hours a week"),
+                          _col("unmet_hours", "Unmet", "hours a week"),
+                          _col("coverage", "Covered", "share"),
+                          _col("travel_minutes", "Travel per contact hour", "minutes"),
+                          _col("cost_per_contact_hour", "Cost per contact hour", "GBP an hour"),
+                          _col("la_hourly_rate", "LA rate", "GBP an hour"),
+                          _col("gap", "Above the LA rate", "GBP an hour"),
+                          _col("fcoc_median", "FCoC median", "GBP an hour"),
+                          _col("fcoc_gap", "Above the FCoC median", "GBP an hour"),
+                          _col("la_uplift_per_week", "LA uplift",
+                               "GBP a week")], rows),
+        _market_table("care_gaps", "The largest care gaps (zones with unmet hours)", "zone_id", [
+            _col("zone_id", "Zone"), _col("name", "Name"), _col("rurality", "Rurality"),
+            _col("demand_hours", "Demand", "hours a week"),
+            _col("unmet_hours", "Unmet", "hours a week"),
+            _col("reachable_providers", "Agencies in reach", "providers")], gaps),
+    ]
+
+
+def _msp_fcoc(fc: Mapping[str, Any]) -> list[dict[str, Any]]:
+    groups = [("homecare", fc["summary"]["homecare"]),
+              *fc["summary"]["care_homes"].items()]
+    summary, gap, traj = [], [], []
+    for key, g in groups:
+        t = g.get("total") or {}
+        fee = fc["against_fees"][key]
+        summary.append([key, GROUP_LABELS.get(key, key), g["returns"], g["providers"],
+                        g["response_rate"], t.get("lower_quartile"), t.get("median"),
+                        t.get("upper_quartile"), len(g["outliers"]),
+                        "contact hour" if key == "homecare" else "resident-week"])
+        gap.append([key, GROUP_LABELS.get(key, key), fee.get("la_rate"), fee.get("median"),
+                    fee.get("gap"), fee.get("gap_share"), fee.get("units_a_year"),
+                    fee.get("unit"), fee.get("cost_now"), fee.get("why_no_cost")])
+        for step in fee.get("trajectory") or []:
+            traj.append([f"{key} {step['year']}", key, str(step["year"]), step["target"],
+                         step["rate"], step["extra_cost"]])
+    tr = fc["travel"]
+    travel = [[r["rurality"], r["travel_minutes_per_contact_hour"], r["minutes_against_fcoc"],
+               r["travel_pay_per_contact_hour"], r["pay_minus_fcoc_median"],
+               r["pay_against_fcoc"]] for r in tr["by_rurality"]]
+    return [
+        _market_table("fcoc_summary", "Fair Cost of Care returns: quartiles of the total (at "
+                      f"{fc['levers']['returns_date']} prices)", "group", [
+                          _col("group", "Group"), _col("label", "Service"),
+                          _col("returns", "Returns", "returns"),
+                          _col("providers", "Providers in the store", "providers"),
+                          _col("response_rate", "Response rate", "share"),
+                          _col("lower_quartile", "Lower quartile", "GBP per unit"),
+                          _col("median", "Median", "GBP per unit"),
+                          _col("upper_quartile", "Upper quartile", "GBP per unit"),
+                          _col("outliers", "Outliers flagged", "returns"),
+                          _col("unit", "Per")], summary),
+        _market_table("fee_gap", f"The LA rate against the median uprated to {fc['as_of']}",
+                      "group", [
+                          _col("group", "Group"), _col("label", "Service"),
+                          _col("la_rate", "LA rate", "GBP per unit"),
+                          _col("median", "FCoC median, uprated", "GBP per unit"),
+                          _col("gap", "Gap", "GBP per unit"), _col("gap_share", "Gap, share of the rate", "share"),
+                          _col("units_a_year", "Council purchases a year", "units"),
+                          _col("unit", "Unit"),
+                          _col("cost_now", "Paying the median now", "GBP a year"),
+                          _col("why_no_cost", "Not costed because")], gap),
+        _market_table("travel_fcoc", "Rural travel (coverage model) against the FCoC travel "
+                      "time line", "rurality", [
+                          _col("rurality", "Rurality"),
+                          _col("travel_minutes", "Travel per contact hour", "minutes"),
+                          _col("minutes_against_fcoc", "Against the FCoC implied minutes"),
+                          _col("travel_pay", "Travel paid per contact hour", "GBP an hour"),
+                          _col("pay_minus_fcoc_median", "Above the FCoC travel median",
+                               "GBP an hour"),
+                          _col("pay_against_fcoc", "Against the FCoC travel line")], travel),
+        _market_table("trajectory", f"The fee trajectory over {fc['levers']['years']} years",
+                      "step", [
+                          _col("step", "Step"), _col("group", "Group"), _col("year", "Year"),
+                          _col("target", "FCoC median that year", "GBP per unit"),
+                          _col("rate", "Rate paid", "GBP per unit"),
+                          _col("extra_cost", "Extra cost that year", "GBP a year")], traj),
+    ]
+
+
+def _msp_at_risk(db: sqlite_utils.Database, names: Sequence[str],
+                 results: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """Every care home and agency at risk or unviable now or under a scenario: one row each,
+    its class now and under each scenario (the runs' own classes), those unviable now first,
+    then at risk now, then by the first scenario that tips them."""
+    rank = {"unviable": 0, "at risk": 1, "sustainable": 2, None: 3}
+    rows: dict[str, dict[str, Any]] = {}
+    agencies = {r[0]: r[1:] for r in db.execute(
+        "select h.provider_id, h.name, z.rurality, h.capacity_hours from homecare_providers h "
+        "left join zones z using (zone_id)")}
+    for n in names:
+        for p in results[n]["viability"]["providers"]:
+            key = f"care_home:{p['provider_id']}"
+            r = rows.setdefault(key, {"id": p["provider_id"], "name": p["name"],
+                                      "kind": "care home", "rurality": p["rurality"],
+                                      "capacity": p["beds"], "of": "beds",
+                                      "now": p["baseline"]["class"], "after": {},
+                                      "break_even": p["baseline"]["break_even_la_fee"],
+                                      "la_fee": p["baseline"]["la_fee"]})
+            r["after"][n] = p["scenario"]["class"]
+        hc = results[n].get("homecare") or {}
+        if "skipped" not in hc:
+            for p in hc.get("providers", []):
+                key = f"homecare:{p['provider_id']}"
+                name, rurality, capacity = agencies.get(str(p["provider_id"]),
+                                                        (None, None, None))
+                r = rows.setdefault(key, {"id": p["provider_id"], "name": name,
+                                          "kind": "home care", "rurality": rurality,
+                                          "capacity": capacity,
+                                          "of": "hours a week", "now": p["class_before"],
+                                          "after": {}, "break_even": None, "la_fee": None})
+                r["after"][n] = p["class_after"] + (" (exits)" if p.get("exited") else "")
+    keep = [(k, r) for k, r in rows.items()
+            if r["now"] in NOT_SUSTAINABLE or any(str(c).split(" (")[0] in NOT_SUSTAINABLE
+                                                  for c in r["after"].values())]
+
+    def order(item: tuple[str, dict[str, Any]]) -> tuple[Any, ...]:
+        r = item[1]
+        first = next((i for i, n in enumerate(names)
+                      if str(r["after"].get(n, "")).split(" (")[0] in NOT_SUSTAINABLE),
+                     len(names))
+        return (rank.get(r["now"], 3), first, r["kind"], str(r["id"]))
+
+    out = [[k, r["id"], r["name"], r["kind"], r["rurality"], r["capacity"], r["of"], r["now"],
+            *[r["after"].get(n) for n in names], r["la_fee"], r["break_even"]]
+           for k, r in sorted(keep, key=order)]
+    return _market_table("at_risk", "Providers at risk or unviable, now or under a scenario",
+                         "key", [_col("key", "Key"), _col("provider_id", "Provider"),
+                                 _col("name", "Name"), _col("kind", "Kind"),
+                                 _col("rurality", "Rurality"), _col("capacity", "Capacity"),
+                                 _col("capacity_unit", "Of"), _col("class_now", "Class now"),
+                                 *[_col(f"class_after:{n}", f"Class: {n}") for n in names],
+                                 _col("la_fee", "LA fee now", "GBP a week"),
+                                 _col("break_even_la_fee", "Break-even LA fee now",
+                                      "GBP a week")], out)
+
+
+def _merged_excluded(parts: Iterable[Mapping[str, Any] | None]) -> dict[str, Any]:
+    """One `excluded` ({"total", "by_reason": {code: {"label", "count", "ids"}}}) of several:
+    a record left out by more than one section is counted once."""
+    by: dict[str, dict[str, Any]] = {}
+    for part in parts:
+        for code, r in ((part or {}).get("by_reason") or {}).items():
+            entry = by.setdefault(code, {"label": r.get("label"), "ids": []})
+            entry["ids"] += [i for i in r.get("ids") or [] if i not in entry["ids"]]
+    for entry in by.values():
+        entry["count"] = len(entry["ids"])
+    return {"total": len({i for e in by.values() for i in e["ids"]}), "by_reason": by}
+
+
+def compute_msp(db: sqlite_utils.Database, definition: Mapping[str, Any], *,
+                user: str | None = None,
+                progress: Callable[[float, str], None] | None = None) -> dict[str, Any]:
+    """The Market Sustainability Plan evidence pack on the store (not stored).
+
+    Every section calls the application function that already computes it: the market
+    overview (`caremarket.overview.overview`), a coverage run at default levers
+    (`analyses.coverage`: coverage, gaps and the cost of care by rurality, against the LA rate
+    and the FCoC median), the Fair Cost of Care (`fair_cost.fcoc` on that coverage run: the
+    quartiles, the fee gap, the trajectory and rural travel), and an equalisation run of each
+    saved take-up scenario (`analyses.equalisation`, as the fee-impact report runs them: the
+    exposure headline, the providers at risk). `excluded` names, per section, what was left
+    out.
+    """
+    sections = [m for m in MSP_SECTIONS if m in (definition.get("measures") or MSP_SECTIONS)]
+    step = progress or (lambda _f, _m: None)
+    digest = content_hash(db)
+    scenarios = [get_scenario(db, n) for n in definition["scenarios"]]
+    options = report_options(MSP_EXPOSURE)
+    step(0.0, "coverage")
+    cov = coverage(db, {}, user=user)
+    step(0.2, "Fair Cost of Care")
+    fc = fair_cost.fcoc(db, None, coverage={"run_id": cov["run_id"], "status": "current",
+                                            "cost_of_care": cov["cost_of_care"]})
+    ov = overview(db)
+    results: dict[str, dict[str, Any]] = {}
+    for i, sc in enumerate(scenarios):
+        step(0.3 + 0.7 * i / max(1, len(scenarios)), f"scenario {sc.name}")
+        results[sc.name] = equalisation(db, dict(sc.values), options, user=user,
+                                        scenario_name=sc.name)
+    if any(r["input_hash"] != digest for r in [cov, *results.values()]):
+        raise InvalidInput("the data changed while the report ran (an import?); run it again")
+    names = [sc.name for sc in scenarios]
+    spec = [s_ for s_ in _headline_spec(options) if s_[0] in MSP_EXPOSURE]
+    headline_rows = [{"measure": path, "group": "exposure", "label": label, "unit": unit,
+                      "values": {n: headline_value(results[n]["headline"], path)
+                                 for n in names}}
+                     for _group, path, label, unit in spec]
+    detail: list[dict[str, Any]] = []
+    if "overview" in sections:
+        detail += _msp_overview(ov, fc)
+    if "coverage" in sections:
+        detail += _msp_coverage(cov)
+    if "fcoc" in sections or "trajectory" in sections:
+        fc_tables = _msp_fcoc(fc)
+        keep = ({"fcoc_summary", "fee_gap", "travel_fcoc"} if "fcoc" in sections else set()) \
+            | ({"trajectory"} if "trajectory" in sections else set())
+        detail += [t for t in fc_tables if t["name"] in keep]
+    if "exposure" in sections:  # the pack's own table of what was left out replaces theirs
+        detail += [t for t in _detail_tables(db, names, results, ["classes", "cross_subsidy"])
+                   if t["name"] != "excluded"]
+    if "at_risk" in sections:
+        detail.append(_msp_at_risk(db, names, results))
+    parts = [("coverage", cov.get("excluded")),
+             ("Fair Cost of Care travel", fc["travel"]["excluded"]),
+             *[(f"Fair Cost of Care {key}", g.get("excluded")) for key, g in
+               [("homecare", fc["summary"]["homecare"]), *fc["summary"]["care_homes"].items()]],
+             *[(n, results[n].get("excluded")) for n in names]]
+    excluded_rows = [row for section, part in parts for row in _excluded_rows(section, part)]
+    # as the fee-impact report's table (one row per record and reason), by section
+    detail.append({"name": "excluded", "title": "Records left out, and why", "item": "id",
+                   "columns": [_col("section", "Section"), _col("id", "Record"),
+                               _col("reason", "Reason code"), _col("label", "Why")],
+                   "rows": excluded_rows})
+    step(1.0, "done")
+    return {
+        "report_type": "msp",
+        "report_name": definition["name"], "description": definition.get("description", ""),
+        "cron": definition.get("cron"), "measures": sections,
+        "measure_labels": {"exposure": MSP_SECTIONS["exposure"],
+                           **{m: MSP_SECTIONS[m] for m in sections}},
+        "scenarios": [{"name": sc.name, "description": sc.description,
+                       "values": dict(sc.values)} for sc in scenarios],
+        "options": dict(results[names[0]]["options"]) if names else options,
+        "input_hash": digest,
+        "headline": {"scenarios": names, "rows": headline_rows},
+        "results": {n: {"run_id": results[n]["run_id"], "headline": results[n]["headline"],
+                        "excluded": results[n].get("excluded")} for n in names},
+        "coverage_run_id": cov["run_id"],
+        "fcoc": {"as_of": fc["as_of"], "levers": fc["levers"], "assumptions": fc["assumptions"],
+                 "cost_now_total": fc["cost_now_total"], "quantile_rule": fc["quantile_rule"],
+                 "outlier_rule": fc["outlier_rule"]},
+        "overview_as_of": ov["as_of"],
+        "excluded": _merged_excluded([part for _section, part in parts]),
+        "detail": detail,
         "parameters": _parameter_table(names, results),
     }
 
@@ -994,7 +1367,12 @@ def table_csv(report: Mapping[str, Any], name: str) -> str:
     return buf.getvalue()
 
 
-SHEETS = {"classes": "Classes", "rurality": "By rurality", "groups": "By group",
+SHEETS = {"overview": "Market", "cqc_ratings": "CQC ratings",
+          "market_rurality": "Market by rurality", "coverage_rurality": "Coverage by rurality",
+          "care_gaps": "Care gaps", "fcoc_summary": "FCoC returns", "fee_gap": "FCoC fee gap",
+          "travel_fcoc": "Travel against FCoC", "trajectory": "Fee trajectory",
+          "at_risk": "Providers at risk",
+          "classes": "Classes", "rurality": "By rurality", "groups": "By group",
           "care_homes": "Care homes", "homecare_providers": "Home-care providers",
           "unmet_zones": "Unmet hours by zone", "uncertainty": "Uncertainty",
           "sweep": "Take-up sweep", "excluded": "Left out"}
@@ -1085,3 +1463,31 @@ def add_sample_report(db: sqlite_utils.Database, user: str = "sample") -> dict[s
         description="Every Monday at 06:00: what Care Act s18(3) take-up and the 2026 NLW rise "
                     "do to the sample market's care homes and home care", user=user)
     return run_report(db, SAMPLE_REPORT, "sample", user=user)
+
+
+SAMPLE_MSP = "Market Sustainability Plan evidence"
+SAMPLE_MSP_SCENARIOS = (
+    ("s18-3 quarter take-up", {"take_up": 0.25},
+     "Care Act s18(3): a quarter of the self-funders in care homes ask the council to arrange "
+     "their care and move to the LA rate"),
+    SAMPLE_SCENARIOS[0], SAMPLE_SCENARIOS[1],
+)
+
+
+def add_sample_msp(db: sqlite_utils.Database, user: str = "sample") -> dict[str, Any] | None:
+    """Save the sample's evidence pack definition (s18(3) take-up of 25, 50 and 100%, every
+    1 April at 06:00, when fees are reset) and the scenarios it needs; not run (an analyst
+    runs it, or the scheduler on 1 April). Nothing is done when it exists; returns it."""
+    if list(db["report_definitions"].rows_where("name = ?", [SAMPLE_MSP])):
+        return None
+    saved = {r["name"] for r in db["scenarios"].rows}
+    for name, values, description in SAMPLE_MSP_SCENARIOS:
+        if name not in saved:
+            save_scenario(db, Scenario(name, values, description), user)
+    return create_definition(
+        db, SAMPLE_MSP, [s[0] for s in SAMPLE_MSP_SCENARIOS], "0 6 1 4 *",
+        description="Every 1 April at 06:00, when fees are reset: the evidence for the Market "
+                    "Sustainability Plan (market, coverage by rurality, the Fair Cost of Care "
+                    "and the fee gap, s18(3) exposure at 25, 50 and 100% take-up, providers at "
+                    "risk, the fee trajectory)", user=user, report_type="msp")
+

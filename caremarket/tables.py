@@ -263,7 +263,10 @@ CARE_GAPS = TableDef("care_gaps", "Care gaps: zones with unmet hours", (
     _c("rank", "#", "zones"), _c("zone_id", "Zone", link="zone"), _c("name", "Name"),
     _c("rurality", "Rurality"), _c("demand_hours", "Demand, hours a week", HOURS),
     _c("unmet_hours", "Unmet, hours a week", HOURS), _c("unmet_share", "Share unmet", SHARE),
-    _c("reachable_providers", "Agencies in reach", "providers")),
+    _c("reachable_providers", "Agencies in reach", "providers"),
+    _c("unmet_hours_low", "Unmet if estimated minutes err low", HOURS),
+    _c("unmet_hours_high", "Unmet if estimated minutes err high", HOURS),
+    _c("reach_uncertain", "Reach uncertain")),
     "Every zone with unmet hours, largest first. Agencies in reach: 0 means no agency is "
     "within the travel limit.")
 
@@ -288,7 +291,10 @@ COST_BY_RURALITY = TableDef("cost_by_rurality", "Cost of care by rurality", (
     _c("cost_per_contact_hour", "Cost per contact hour", MONEY_H),
     _c("la_hourly_rate", "LA rate", MONEY_H), _c("gap", "Gap", MONEY_H),
     _c("zones_under_cost", "Zones costing more than the rate", "zones"),
-    _c("la_uplift_per_week", "Uplift a week", MONEY_W)),
+    _c("la_uplift_per_week", "Uplift a week", MONEY_W),
+    _c("fcoc_median", "FCoC median", MONEY_H), _c("fcoc_gap", "Cost above the FCoC median",
+                                                  MONEY_H),
+    _c("zones_above_fcoc", "Zones above it", "zones")),
     "Contact-hour weighted means of the zones with delivered hours; every zone is counted: "
     "zones = with delivered hours + in reach but given no hours + no agency reaches + left "
     "out.")
@@ -304,7 +310,10 @@ ZONE_COSTS = TableDef("zone_costs", "Cost of care by zone", (
     _c("cost_basis", "Costed on (assigned, fallback: cheapest agency in reach)"),
     _c("la_hourly_rate", "LA rate", MONEY_H), _c("gap", "Gap", MONEY_H),
     _c("rural_uplift_rate", "Rural uplift rate", MONEY_H),
-    _c("la_uplift_per_week", "Uplift a week", MONEY_W)),
+    _c("la_uplift_per_week", "Uplift a week", MONEY_W),
+    _c("travel_pay_per_contact_hour", "Travel time paid per contact hour", MONEY_H),
+    _c("fcoc_median", "FCoC median", MONEY_H),
+    _c("fcoc_gap", "Above the FCoC median", MONEY_H)),
     "Every zone, the largest gap first; a zone no agency reaches within the travel limit is "
     "listed with no cost.")
 
@@ -336,7 +345,8 @@ HOMECARE_EXITS = TableDef("homecare_exits", "Unmet hours added by agency exits",
 
 # The measures of analyses.compare_scenarios, as a commissioner reads them, and their units.
 COMPARE_LABELS = {
-    "take_up": "Take-up: self-funders at the LA rate", "convergence": "Convergence of the "
+    "take_up": "Take-up: self-funders at the LA rate", "la_fee_basis": "LA fees from",
+    "convergence": "Convergence of the "
     "self-funder premium", "la_fee_change": "LA fee change", "cost_change": "Operating cost "
     "change", "occupancy_change": "Occupancy change", "providers_sustainable": "Homes "
     "sustainable", "beds_sustainable": "Beds sustainable", "providers_at_risk": "Homes at risk",
@@ -386,7 +396,11 @@ def _gap_floor(result: Mapping[str, Any]) -> float:
 def care_gap_rows(result: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Every zone with unmet hours, largest first (the result's `care_gaps` is the head)."""
     floor = _gap_floor(result)
-    gaps = [z for z in result.get("zones") or [] if (z.get("unmet_hours") or 0) > floor]
+    band = {z["zone_id"]: {k: z[k] for k in ("unmet_hours_low", "unmet_hours_high",
+                                             "reach_uncertain") if k in z}
+            for z in result.get("zones_map") or []}
+    gaps = [{**band.get(z["zone_id"], {}), **z} for z in result.get("zones") or []
+            if (z.get("unmet_hours") or 0) > floor]
     gaps.sort(key=lambda z: (-z["unmet_hours"], str(z["zone_id"])))
     return [{"rank": i, **z} for i, z in enumerate(gaps, start=1)]
 

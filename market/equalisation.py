@@ -27,7 +27,7 @@ from market.viability import (
     RESULT_COLUMNS,
     PreparedHomes,
     assess,
-    check_scenario,
+    model_values,
     prepare_care_homes,
 )
 
@@ -68,7 +68,7 @@ class Baseline:
 
     def assess(self, scenario: Mapping[str, Any] | None = None) -> pd.DataFrame:
         """Assess every provider under the baseline parameters plus `scenario`."""
-        return assess(self.homes, self.params.with_overrides(check_scenario(scenario)))
+        return assess(self.homes, self.params.with_overrides(model_values(scenario)))
 
 
 @dataclass
@@ -230,11 +230,21 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
             for r in clean.to_dict("records")]
 
 
-def run(baseline: Baseline, scenario: Mapping[str, Any] | None = None) -> EqualisationResult:
-    """Run `scenario` (parameter -> value) against `baseline`; pure, the baseline is unchanged."""
-    values = check_scenario(scenario)
+def run(baseline: Baseline, scenario: Mapping[str, Any] | None = None,
+        current: Baseline | None = None) -> EqualisationResult:
+    """Run `scenario` (parameter -> value) against `baseline`; pure, the baseline is unchanged.
+
+    `current`: the same homes at other fees (the scenario's `la_fee_basis` rebases
+    `baseline`'s LA fees): "before" is assessed on it, "after" on `baseline`.
+    """
+    values = model_values(scenario)
     params = baseline.params.with_overrides(values)
-    before = assess(baseline.homes, baseline.params)
+    start = baseline.homes
+    if current is not None:
+        if list(current.homes["provider_id"]) != list(baseline.homes["provider_id"]):
+            raise InvalidInput("the fee basis changed which care homes can be assessed")
+        start = current.homes
+    before = assess(start, baseline.params)
     after = assess(baseline.homes, params)
     warnings = []
     if params["occupancy_change"] != 0:

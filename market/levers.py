@@ -26,6 +26,7 @@ from typing import Any
 
 from market.errors import InvalidScenario, shown
 from market.parameters import DEFAULTS, Parameter
+from market.viability import FEE_BASES, FEE_BASIS
 from market.viability import LEVERS as SCENARIO_LEVERS
 
 SOLVERS = ("auto", "cbc", "highs", "ipm", "simplex")
@@ -226,8 +227,14 @@ SCENARIO: tuple[Lever, ...] = (
     from_parameter("occupancy_change", "Occupancy change", 0.01, (-0.2, 0.1),
                    "Absolute change of care-home occupancy: -0.05 is 5 points fewer beds "
                    "filled"),
+    Lever(FEE_BASIS, "choice", "LA fees from",
+          "current: the care homes' LA fees as stored; fcoc_median: each care home's LA fee "
+          "set to the Fair Cost of Care median of its category uprated to today (nursing "
+          "homes the nursing median, the others the residential one: the store does not "
+          "separate enhanced needs; docs/fcoc.md); LA fee change applies on top",
+          default="current", choices=FEE_BASES),
 )
-assert tuple(lv.name for lv in SCENARIO) == SCENARIO_LEVERS
+assert tuple(lv.name for lv in SCENARIO[:len(SCENARIO_LEVERS)]) == SCENARIO_LEVERS
 
 # -- the operations' own levers -----------------------------------------------------------------
 
@@ -264,7 +271,8 @@ COVERAGE: tuple[Lever, ...] = (
           "Link each zone to at most its N nearest bases (blank: every base in reach)",
           minimum=1, maximum=10_000, step=1, advanced=True),
     Lever("calibrate", "boolean", "Fit travel estimates",
-          "Fit the travel estimate (access minutes, crow-fly speed) to the travel matrix",
+          "Fit the travel estimate (access minutes, crow-fly speed) to the travel matrix's "
+          "pairs near the travel limit",
           default=True, advanced=True),
     Lever("gaps", "integer", "Care gaps listed", "How many of the largest care gaps to list "
           "(the table export holds every zone)", default=25, minimum=0, maximum=100_000,

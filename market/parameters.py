@@ -67,6 +67,14 @@ DEFAULTS: tuple[Parameter, ...] = (
     Parameter("crow_kmh", "Straight-line km covered per hour of driving", "km/h", 45.0,
               None, f"{_ASSUMED}; {_M} s2 estimate (not fitted to any matrix: calibrate on a "
               "routed matrix for a local fit)", "travel", 1.0, 200.0),
+    Parameter("estimate_ratio_low", "Routed / estimated minutes, 10th percentile (band, no matrix)",
+              "ratio", 0.85, None, "measured: 10th percentile of Valhalla car minutes over the "
+              "estimate at 5 min and 45 km/h, Devon LSOA-to-CDC matrix (../shared/data/devon), "
+              "pairs within 0.5-1.5x a 30, 45 or 60-minute limit (0.85-0.86); docs/optimizer.md "
+              "'Travel uncertainty'", "travel", 0.1, 1.0),
+    Parameter("estimate_ratio_high", "Routed / estimated minutes, 90th percentile (band, no matrix)",
+              "ratio", 1.40, None, "measured: 90th percentile, same pairs as estimate_ratio_low "
+              "(1.35-1.41); docs/optimizer.md 'Travel uncertainty'", "travel", 1.0, 10.0),
     Parameter("earth_radius_km", "Earth radius for the haversine distance", "km", 6371.0088,
               None, "IUGG mean Earth radius R1 = (2a+b)/3 of GRS80; H. Moritz, 'Geodetic "
               "Reference System 1980', Journal of Geodesy 74 (2000) 128-133", "travel",

@@ -26,7 +26,15 @@ import pandas as pd
 from market.equalisation import Baseline
 from market.errors import InvalidInput, InvalidScenario
 from market.parameters import ParameterSet
-from market.viability import CLASSES, LEVERS, check_scenario, evaluate, home_arrays, levers
+from market.viability import (
+    CLASSES,
+    LEVERS,
+    check_scenario,
+    evaluate,
+    home_arrays,
+    levers,
+    model_values,
+)
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.\-]{0,79}$")
 
@@ -99,7 +107,7 @@ def sweep(baseline: Baseline, parameter: str = "take_up", values: Iterable[float
     definition = ParameterSet().definition(parameter)
     for v in vals:
         definition.check(v)
-    params = baseline.params.with_overrides(check_scenario(scenario))
+    params = baseline.params.with_overrides(model_values(scenario))
     lv: dict[str, Any] = dict(levers(params))
     lv[parameter] = vals[:, None]
     arrays = home_arrays(baseline.homes)
@@ -137,7 +145,7 @@ def tipping_points(baseline: Baseline, parameter: str = "take_up",
     if parameter not in LEVERS:
         raise InvalidScenario(f"no tipping point for '{parameter}' (choose from "
                               f"{', '.join(LEVERS)})")
-    params = baseline.params.with_overrides(check_scenario(scenario))
+    params = baseline.params.with_overrides(model_values(scenario))
     lv = levers(params)
     arrays = home_arrays(baseline.homes)
     B, o, s, Fsf, Fla, C, K = arrays

@@ -35,7 +35,7 @@ import pandas as pd
 
 from market.equalisation import Baseline
 from market.errors import InvalidInput, InvalidScenario
-from market.viability import check_scenario, evaluate, home_arrays, levers
+from market.viability import evaluate, home_arrays, levers, model_values
 
 KINDS = ("beta", "triangular", "uniform", "fixed")
 CHUNK_CELLS = 4_000_000  # homes x draws per chunk: bounds memory (~32 MB a float64 array)
@@ -254,7 +254,7 @@ def monte_carlo(baseline: Baseline, take_up: Distribution | str,
         clo, chi = cost_change.bounds
         if clo < -1:
             raise InvalidScenario("cost_change distribution must lie above -1")
-    values = check_scenario(scenario)
+    values = model_values(scenario)
     values.pop("take_up", None)
     params = baseline.params.with_overrides(values)
     lv = levers(params)

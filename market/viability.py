@@ -52,6 +52,11 @@ from market.parameters import ParameterSet
 WEEKS = 52.0
 CLASSES = ("sustainable", "at risk", "unviable")
 LEVERS = ("take_up", "convergence", "la_fee_change", "cost_change", "occupancy_change")
+# The scenario's one lever that is not a model parameter: what the LA fees are before
+# la_fee_change applies (current: as stored; fcoc_median: each care home's LA fee set to the
+# uprated Fair Cost of Care median of its category, caremarket.analyses.fee_basis).
+FEE_BASIS = "la_fee_basis"
+FEE_BASES = ("current", "fcoc_median")
 HOME_FIELDS = ("beds", "occupancy", "self_funder_share", "self_funder_fee", "la_fee",
                "cost_per_resident_week", "capital_cost_per_bed_week")
 ID_FIELDS = ("provider_id", "name", "zone_id", "rurality", "group_id", "group_name", "nursing")
@@ -285,8 +290,9 @@ def classify(surplus, ebitdarm) -> np.ndarray:
     return np.asarray(CLASSES, dtype=object)[code]
 
 
-def check_scenario(scenario: Mapping[str, Any] | None) -> dict[str, float]:
-    """Validate a scenario mapping (parameter -> value); return it as floats.
+def check_scenario(scenario: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Validate a scenario mapping (parameter -> value); return it as floats, with
+    `la_fee_basis` (FEE_BASES) kept as given when it is there.
 
     Raises InvalidScenario naming the parameter (unknown, not a number, out of range, e.g.
     take_up outside 0-1).
@@ -295,4 +301,18 @@ def check_scenario(scenario: Mapping[str, Any] | None) -> dict[str, float]:
         return {}
     if not isinstance(scenario, Mapping):
         raise InvalidScenario("a scenario is a mapping of parameter name to value")
-    return ParameterSet(scenario).overrides
+    values = dict(scenario)
+    basis = values.pop(FEE_BASIS, None)
+    out: dict[str, Any] = ParameterSet(values).overrides
+    if basis is not None:
+        if not isinstance(basis, str) or basis not in FEE_BASES:
+            raise InvalidScenario(f"{FEE_BASIS}: {basis!r} is not one of "
+                                  f"{', '.join(FEE_BASES)}")
+        out[FEE_BASIS] = basis
+    return out
+
+
+def model_values(scenario: Mapping[str, Any] | None) -> dict[str, float]:
+    """The scenario's model parameters (checked), without the fee basis, which changes the
+    market's fees rather than a parameter."""
+    return {k: v for k, v in check_scenario(scenario).items() if k != FEE_BASIS}

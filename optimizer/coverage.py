@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -28,9 +28,11 @@ from optimizer.lp import (
     solve_lexicographic,
 )
 from optimizer.travel import (
+    EstimateError,
     TravelFit,
-    calibrate,
+    calibrate_near_limit,
     candidate_pairs,
+    estimate_error,
     haversine_km,
     hop_minutes,
     read_matrix,
@@ -44,7 +46,8 @@ UNMET_TOLERANCE = 1e-7
 SHARE_TOLERANCE = 1e-7
 TRAVEL_PARAMETERS = ("access_minutes", "crow_kmh", "earth_radius_km", "visits_per_run",
                      "visit_minutes", "hop_minutes_urban", "hop_minutes_town",
-                     "hop_minutes_village", "hop_minutes_sparse", "max_travel_minutes")
+                     "hop_minutes_village", "hop_minutes_sparse", "max_travel_minutes",
+                     "estimate_ratio_low", "estimate_ratio_high")
 
 
 def _numeric(frame: pd.DataFrame, column: str, n: int) -> np.ndarray:
@@ -67,6 +70,22 @@ def _ids(frame: pd.DataFrame, column: str, what: str) -> pd.Index:
     return idx
 
 
+@dataclass(frozen=True)
+class Geometry:
+    """Coordinates, limits and routed pairs from which `candidate_pairs` finds the pairs."""
+
+    zone_lat: np.ndarray
+    zone_lon: np.ndarray
+    prov_lat: np.ndarray
+    prov_lon: np.ndarray
+    limit: np.ndarray  # each base's limit (minutes)
+    matrix: tuple[np.ndarray, np.ndarray, np.ndarray] | None  # routed (zone, base, minutes)
+    access_minutes: float
+    crow_kmh: float
+    radius_km: float
+    max_per_zone: int | None
+
+
 @dataclass
 class Market:
     """A coverage instance as arrays: zones i, bases j and the pairs (i, j) within the limit."""
@@ -86,6 +105,9 @@ class Market:
     levers: dict[str, Any] = field(default_factory=dict)
     travel_fit: TravelFit | None = None
     warnings: list[str] = field(default_factory=list)
+    # what finding the pairs again at another estimate needs (the travel band)
+    geometry: Geometry | None = None
+    estimate_error: EstimateError | None = None
 
     @property
     def n_zones(self) -> int:
@@ -202,22 +224,25 @@ def prepare_market(zones: pd.DataFrame, providers: pd.DataFrame,
     access, crow = params["access_minutes"], params["crow_kmh"]
     fit = None
     matrix = None
+    km = None
     if travel is not None and len(travel):
         mz, mp, mt = read_matrix(travel, zone_ids, all_ids, travel_file)
+        km = haversine_km(zlat[mz], zlon[mz], plat[mp], plon[mp], params["earth_radius_km"])
         overridden = {"access_minutes", "crow_kmh"} & set(params.overrides)
         if calibrate_travel and not overridden:
-            km = haversine_km(zlat[mz], zlon[mz], plat[mp], plon[mp], params["earth_radius_km"])
             try:
-                fit = calibrate(km, mt, access, crow)
+                fit = calibrate_near_limit(km, mt, limit[mp], access, crow)
                 access, crow = fit.access_minutes, fit.crow_kmh
-                if access < 0:
-                    notes.append(f"fitted access_minutes {access:.2f} is negative; using 0")
-                    access = 0.0
             except CareMarketError as exc:
                 notes.append(f"travel fit not used: {exc}")
         matrix = (mz, mp, mt)
     elif travel is not None:
         notes.append("the travel matrix is empty: every time is estimated")
+    # the estimate's error where it is used: from the matrix's pairs near the limit (at the
+    # estimate in use, fitted or not), else the parameters' defaults
+    error = estimate_error(km, matrix[2] if matrix else None,
+                           limit[matrix[1]] if matrix else None, access, crow,
+                           (params["estimate_ratio_low"], params["estimate_ratio_high"]))
     if max_providers_per_zone is not None and int(max_providers_per_zone) < 1:
         raise InvalidInput("max_providers_per_zone must be at least 1")
 
@@ -246,9 +271,30 @@ def prepare_market(zones: pd.DataFrame, providers: pd.DataFrame,
         "added_bases": added_ids,
         "access_minutes_used": float(access), "crow_kmh_used": float(crow),
     }
+    geometry = Geometry(zlat, zlon, plat, plon, limit, matrix, float(access), float(crow),
+                        params["earth_radius_km"], max_providers_per_zone)
     return Market(zones, providers, demand, capacity, hop, pairs.zone, pairs.provider,
                   pairs.minutes, pairs.from_matrix, tau, params, float(limit_all), levers, fit,
-                  notes)
+                  notes, geometry, error)
+
+
+def at_estimate_ratio(market: Market, ratio: float) -> Market:
+    """The market with every estimated minute multiplied by `ratio` (routed ones unchanged).
+
+    `ratio * (a + 60 km / c) = ratio a + 60 km / (c / ratio)`, so the pairs are found again
+    by `candidate_pairs` at the scaled estimate: a ratio below 1 brings more pairs in reach.
+    """
+    g = market.geometry
+    if g is None:
+        raise CareMarketError("this market was not built by prepare_market: no geometry")
+    pairs = candidate_pairs(g.zone_lat, g.zone_lon, g.prov_lat, g.prov_lon, g.limit,
+                            matrix=g.matrix, access_minutes=g.access_minutes * ratio,
+                            crow_kmh=g.crow_kmh / ratio, radius_km=g.radius_km,
+                            max_per_zone=g.max_per_zone)
+    tau = tau_minutes(pairs.minutes, market.hop[pairs.zone], market.params["visit_minutes"],
+                      market.params["visits_per_run"])
+    return replace(market, pair_zone=pairs.zone, pair_provider=pairs.provider,
+                   minutes=pairs.minutes, from_matrix=pairs.from_matrix, tau=tau, warnings=[])
 
 
 @dataclass
@@ -434,6 +480,9 @@ class CoverageModel:
         self.solver: str | None = None
         self.seconds = 0.0
         self.warnings = list(market.warnings)
+        self.band: dict[str, Any] | None = None
+        self.band_solved = False
+        self.reach_routed_share: float | None = None
 
     @classmethod
     def from_frames(cls, zones: pd.DataFrame, providers: pd.DataFrame,
@@ -571,6 +620,100 @@ class CoverageModel:
         self.travel_minutes_per_contact_hour = (60.0 * self.travel_hours / self.met_hours
                                                 if self.met_hours > 1e-9 else None)
 
+    def solve_band(self, solver: str | None = "auto", time_limit: float | None = None,
+                   threads: int | None = None) -> CoverageModel:
+        """Say how far the answer rests on estimated minutes, and re-solve at their error.
+
+        With (lo, hi) the estimate's error ratios (`market.estimate_error`: quantiles of
+        routed / estimated minutes), a pair is *uncertain* when its estimated minutes `e` put
+        it in reach at `lo e` but out of it at `hi e`; a zone is `reach_uncertain` when it has
+        such a pair and its unmet hours differ between the two solves (by more than the
+        solver's tolerance, as `care_gaps`): its care gap rests on estimated minutes near the
+        limit. (Nearly every Devon zone has some base near a 45-minute limit; the second
+        condition keeps the flag to the zones whose answer moves.)
+        Its `reach_routed_share` is the share of its pairs in reach at `lo` whose minutes are
+        routed (a zone with none: 1 when the matrix holds its pair with every base, else 0);
+        `reach_routed_share` of the run weights zones by demand. Where any estimated pair is
+        in reach at `lo`, the model is solved again with every estimate times `lo` and times
+        `hi` (same variant and solver): `band` holds both answers' unmet and travel hours and
+        the zones get `unmet_hours_low/high`, `travel_hours_low/high`. Unmet hours never fall
+        as minutes grow (the pairs shrink and each costs more travel), so low <= high. With
+        every pair in or near reach routed, `band` is None.
+        """
+        if self.status == "not solved":
+            raise CareMarketError("solve() the model before its travel band")
+        m = self.market
+        if m.geometry is None or m.estimate_error is None:
+            raise CareMarketError("this market was not built by prepare_market: no band")
+        g, err, nz = m.geometry, m.estimate_error, m.n_zones
+        lo, hi = err.ratios
+        low_m = at_estimate_ratio(m, lo)
+        est = ~low_m.from_matrix
+        in_reach = np.bincount(low_m.pair_zone, minlength=nz)
+        routed = np.bincount(low_m.pair_zone[low_m.from_matrix], minlength=nz)
+        listed = (np.bincount(g.matrix[0], minlength=nz) if g.matrix is not None
+                  else np.zeros(nz, np.int64))
+        full = (listed >= m.n_providers) if m.n_providers else np.ones(nz, bool)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            share = np.where(in_reach > 0, routed / np.maximum(in_reach, 1),
+                             np.where(full, 1.0, 0.0))
+        uncertain = est & (low_m.minutes / lo * hi > g.limit[low_m.pair_provider])
+        has_uncertain = np.bincount(low_m.pair_zone[uncertain], minlength=nz) > 0
+        total = float(m.demand.sum())
+        self.reach_routed_share = (float((share * m.demand).sum() / total) if total > 0
+                                   else float(share.mean()) if nz else 1.0)
+        z = self.zones
+        z["reach_routed_share"] = share
+        self.band_solved = True
+        if not est.any():
+            self.band = None
+            z["reach_uncertain"] = False
+            for c in ("unmet_hours_low", "unmet_hours_high", "travel_hours_low",
+                      "travel_hours_high"):
+                z[c] = np.nan
+            return self
+        start = time.perf_counter()
+        ends = []
+        try:
+            for market in (low_m, at_estimate_ratio(m, hi)):
+                other = CoverageModel(market, self.variant)
+                other.steer = self.steer
+                other.initial_pairs_per_zone = self.initial_pairs_per_zone
+                ends.append(other.solve(solver, time_limit, threads))
+        except CareMarketError as exc:
+            # the run's own answer stands; the band says why it is missing
+            for c in ("unmet_hours_low", "unmet_hours_high", "travel_hours_low",
+                      "travel_hours_high"):
+                z[c] = np.nan
+            z["reach_uncertain"] = has_uncertain
+            self.band = {"low": None, "high": None, "quantiles": list(err.quantiles),
+                         "ratios": [lo, hi], "source": err.source, "error_pairs": err.pairs,
+                         "error": str(exc)}
+            self.warnings.append(f"travel band not computed: {exc}")
+            return self
+        seconds = time.perf_counter() - start
+        low, high = ends
+        for name, end in (("low", low), ("high", high)):
+            z[f"unmet_hours_{name}"] = end.zones["unmet_hours"].to_numpy()
+            z[f"travel_hours_{name}"] = end.zones["travel_hours"].to_numpy()
+        floor = max(1e-6, 1e-6 * total)  # as care_gaps: below it, the solver's tolerance
+        zone_uncertain = has_uncertain & (
+            z["unmet_hours_high"].to_numpy() - z["unmet_hours_low"].to_numpy() > floor)
+        z["reach_uncertain"] = zone_uncertain
+        self.band = {
+            "low": low.unmet_hours, "high": high.unmet_hours,
+            "quantiles": list(err.quantiles), "ratios": [lo, hi], "source": err.source,
+            "error_pairs": err.pairs,
+            "travel_hours_low": low.travel_hours, "travel_hours_high": high.travel_hours,
+            "pairs_uncertain": int(uncertain.sum()),
+            "zones_with_uncertain_pairs": int(has_uncertain.sum()),
+            "zones_uncertain": int(zone_uncertain.sum()),
+            "demand_hours_uncertain": float(m.demand[zone_uncertain].sum()),
+            "seconds": round(seconds, 4),
+            "time_ratio": round(seconds / self.seconds, 2) if self.seconds > 0 else None,
+        }
+        return self
+
     # ----------------------------------------------------------------------------------------
 
     @property
@@ -612,9 +755,14 @@ class CoverageModel:
             "seconds": round(self.seconds, 4),
             "parameters": self.parameters(),
             "travel_fit": m.travel_fit.to_dict() if m.travel_fit else None,
+            **({"reach_routed_share": self.reach_routed_share,
+                "reach_estimated_share": (None if self.reach_routed_share is None
+                                          else 1.0 - self.reach_routed_share),
+                "unmet_hours_band": self.band} if self.band_solved else {}),
             "warnings": list(self.warnings),
-            "care_gaps": records(self.care_gaps[["zone_id", "unmet_hours", "unmet_share"]]
-                                 .head(gaps)),
+            "care_gaps": records(self.care_gaps[["zone_id", "unmet_hours", "unmet_share", *(
+                ("unmet_hours_low", "unmet_hours_high", "reach_uncertain")
+                if self.band_solved else ())]].head(gaps)),
             "zones": records(self.zones),
             "providers": records(self.providers),
         }

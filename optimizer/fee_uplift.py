@@ -22,7 +22,7 @@ import pandas as pd
 from market.errors import InvalidInput, OptimisationError
 from market.homecare import homecare_baseline, run_homecare
 from market.parameters import RURALITY_CLASSES, ParameterSet
-from market.viability import LEVERS, check_scenario
+from market.viability import LEVERS, model_values
 from optimizer.coverage import UNMET_TOLERANCE, CoverageModel, prepare_market
 
 WEEKS = 52.0
@@ -32,7 +32,7 @@ def _split(params: ParameterSet | Mapping[str, Any] | None,
            scenario: Mapping[str, Any] | None) -> tuple[ParameterSet, ParameterSet, dict]:
     """Return (baseline params, scenario params for costs, scenario values)."""
     base = params if isinstance(params, ParameterSet) else ParameterSet(params or {})
-    values = check_scenario(scenario)
+    values = model_values(scenario)
     non_lever = {k: v for k, v in values.items() if k not in LEVERS}
     return base, base.with_overrides(non_lever), values
 

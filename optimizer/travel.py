@@ -75,9 +75,24 @@ def hop_minutes(zones: pd.DataFrame, params: ParameterSet) -> np.ndarray:
 # Calibration
 
 
+# The band of a coverage result: the estimate's error quantiles (routed / estimated minutes).
+BAND_QUANTILES = (0.1, 0.9)
+# Pairs that decide reach: routed minutes within these multiples of the travel limit.
+NEAR_LIMIT = (0.5, 1.5)
+# Fewer pairs than this near the limit: the fit and the error use every pair of the matrix;
+# fewer than this in all: the error is the parameters' default.
+MIN_NEAR_PAIRS = 30
+
+
 @dataclass(frozen=True)
 class TravelFit:
-    """Least-squares fit of `t = access_minutes + 60 km / crow_kmh` to a matrix's pairs."""
+    """A fit of `t = access_minutes + 60 km / crow_kmh` to a matrix's pairs.
+
+    `method` "ols": least squares over the pairs (`calibrate`); "near_limit": the parameters'
+    estimate scaled by the median routed/estimated ratio of the pairs near the limit
+    (`calibrate_near_limit`, what coverage uses, chosen by the comparison in
+    docs/optimizer.md). The errors are over every pair given, whichever pairs the fit used.
+    """
 
     access_minutes: float
     crow_kmh: float
@@ -86,24 +101,172 @@ class TravelFit:
     median_abs_pct_error: float  # a share: 0.13 is 13%
     median_abs_pct_error_upto_75: float | None  # on trips of at most 75 minutes, as in s2
     default_median_abs_pct_error: float  # the parameters' pair on the same pairs, to compare
+    method: str = "ols"
+    pairs_fitted: int | None = None  # the pairs the fit used (near the limit), where fewer
+    scale: float | None = None  # near_limit: the median ratio applied to the parameters' pair
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
+def _usable(km, minutes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    km = np.asarray(km, float).ravel()
+    t = np.asarray(minutes, float).ravel()
+    return km, t, np.isfinite(km) & np.isfinite(t)
+
+
+def _fit_errors(km: np.ndarray, t: np.ndarray, a: float, crow: float, access_minutes: float,
+                crow_kmh: float) -> tuple[float, float, float | None, float]:
+    """Median absolute error (minutes, share, share on trips up to 75 min) and the defaults'."""
+    def errors(pred: np.ndarray) -> tuple[float, float]:
+        err = np.abs(pred - t)
+        pct = err[t > 0] / t[t > 0]
+        return float(np.median(err)), float(np.median(pct)) if len(pct) else math.nan
+
+    pred = estimate_minutes(km, a, crow)
+    mdae, mdape = errors(pred)
+    short = t <= 75
+    upto = (float(np.median(np.abs(pred[short] - t[short]) / t[short]))
+            if short.any() and (t[short] > 0).all() else None)
+    _, default_mdape = errors(estimate_minutes(km, access_minutes, crow_kmh))
+    return mdae, mdape, upto, default_mdape
+
+
+def near_limit(minutes, limit) -> np.ndarray:
+    """Which pairs decide reach: routed minutes between NEAR_LIMIT times their limit."""
+    t, lim = np.asarray(minutes, float), np.asarray(limit, float)
+    return (t >= NEAR_LIMIT[0] * lim) & (t <= NEAR_LIMIT[1] * lim)
+
+
+def _decision_pairs(km, minutes, limit, access_minutes, crow_kmh):
+    """(ratios routed/estimated, how chosen) over the pairs near the limit, else all pairs."""
+    km, t, ok = _usable(km, minutes)
+    est = estimate_minutes(km, access_minutes, crow_kmh)
+    ok &= est > 0
+    near = ok & near_limit(t, np.broadcast_to(np.asarray(limit, float), t.shape))
+    if near.sum() >= MIN_NEAR_PAIRS:
+        lo, hi = NEAR_LIMIT
+        return t[near] / est[near], f"{int(near.sum())} pairs within {lo:g}-{hi:g}x the limit"
+    return t[ok] / est[ok], f"all {int(ok.sum())} pairs (fewer than {MIN_NEAR_PAIRS} near the limit)"
+
+
+def calibrate_near_limit(km, minutes, limit, access_minutes: float = 5.0,
+                         crow_kmh: float = 45.0) -> TravelFit:
+    """Fit the estimate where it decides reach: scale (access_minutes, crow_kmh) by r.
+
+    r is the median of routed / estimated minutes over the pairs whose routed minutes are
+    within NEAR_LIMIT times `limit` (a number or one per pair), or over every pair when fewer
+    than MIN_NEAR_PAIRS are: `t = r access + 60 km / (crow / r)`. On the Devon matrix this
+    gives the unmet hours closest to the routed answer at 30, 45 and 60 minutes of the fits
+    compared in docs/optimizer.md (least squares over all pairs, over the pairs near the
+    limit, minimum misclassified reach, the defaults). Raises InvalidInput when fewer than 3
+    pairs have coordinates and a positive time.
+    """
+    km, t, ok = _usable(km, minutes)
+    ok &= t > 0
+    if ok.sum() < 3:
+        raise InvalidInput(f"cannot fit travel speed: {int(ok.sum())} usable pair(s) with "
+                           "coordinates (need at least 3)")
+    ratios, _how = _decision_pairs(km[ok], t[ok], np.broadcast_to(
+        np.asarray(limit, float), t.shape)[ok], access_minutes, crow_kmh)
+    if len(ratios) < 3:
+        raise InvalidInput("cannot fit travel speed: fewer than 3 pairs with a positive estimate")
+    r = float(np.median(ratios))
+    a, crow = access_minutes * r, crow_kmh / r
+    mdae, mdape, upto, default_mdape = _fit_errors(km[ok], t[ok], a, crow, access_minutes,
+                                                   crow_kmh)
+    return TravelFit(a, crow, int(ok.sum()), mdae, mdape, upto, default_mdape, "near_limit",
+                     int(len(ratios)), r)
+
+
+def _threshold_km(km: np.ndarray, minutes: np.ndarray, limit: float) -> float:
+    """The distance D that misclassifies fewest pairs as in reach (km <= D) or out of it
+    against their routed minutes (<= limit): exact, by one pass over the pairs sorted by km."""
+    order = np.argsort(km, kind="stable")
+    ks, inside = km[order], minutes[order] <= limit
+    wrong_in = np.r_[0, np.cumsum(~inside)]  # the first i pairs in reach: out ones wrong
+    wrong_out = np.r_[np.cumsum(inside[::-1])[::-1], 0]  # the rest out: in ones wrong
+    i = int(np.argmin(wrong_in + wrong_out))
+    if i == 0:
+        return float(ks[0]) / 2.0
+    return float(ks[i - 1] if i == len(ks) else (ks[i - 1] + ks[i]) / 2.0)
+
+
+def calibrate_misclassified(km, minutes, limit: float, access_minutes: float = 5.0,
+                            crow_kmh: float = 45.0, steps: int = 21) -> TravelFit:
+    """Fit the estimate by the fewest pairs misclassified in or out of reach.
+
+    At one limit L the estimate classifies a pair by distance alone (in reach when
+    `km <= (L - a) c / 60`), so only that threshold can be fitted; the best threshold D(L')
+    is found at `steps` limits from 0.5 L to 1.5 L and the line `D = (L' - a) c / 60`
+    fitted through them gives a and c. Compared with the other fits in docs/optimizer.md.
+    """
+    km, t, ok = _usable(km, minutes)
+    km, t = km[ok], t[ok]
+    if len(t) < 3 or np.ptp(km) <= 0:
+        raise InvalidInput(f"cannot fit travel speed: {len(t)} usable pair(s) with coordinates "
+                           "(need at least 3 at different distances)")
+    limits = np.linspace(NEAR_LIMIT[0] * limit, NEAR_LIMIT[1] * limit, steps)
+    d = np.array([_threshold_km(km, t, float(x)) for x in limits])
+    slope, intercept = np.polyfit(limits, d, 1)
+    if not slope > 0:
+        raise InvalidInput("cannot fit travel speed: the best reach threshold does not grow "
+                           "with the limit")
+    crow = 60.0 * float(slope)
+    a = max(0.0, -float(intercept) * 60.0 / crow)
+    mdae, mdape, upto, default_mdape = _fit_errors(km, t, a, crow, access_minutes, crow_kmh)
+    return TravelFit(a, crow, int(len(t)), mdae, mdape, upto, default_mdape, "misclassification")
+
+
+@dataclass(frozen=True)
+class EstimateError:
+    """How far routed minutes fall from the estimate in use: `ratios` are the `quantiles` of
+    routed / estimated minutes (from a matrix's pairs near the limit, or the parameters'
+    defaults where there is no usable matrix)."""
+
+    quantiles: tuple[float, float]
+    ratios: tuple[float, float]
+    pairs: int  # 0: the defaults
+    source: str
+
+    def to_dict(self) -> dict:
+        return {"quantiles": list(self.quantiles), "ratios": list(self.ratios),
+                "pairs": self.pairs, "source": self.source}
+
+
+def estimate_error(km, minutes, limit, access_minutes: float, crow_kmh: float,
+                   default: tuple[float, float], quantiles: tuple[float, float] = BAND_QUANTILES
+                   ) -> EstimateError:
+    """The estimate's error quantiles on a matrix (see EstimateError); `default` (low, high)
+    when fewer than MIN_NEAR_PAIRS pairs can be compared."""
+    if km is not None and minutes is not None and len(np.asarray(minutes)):
+        ratios, how = _decision_pairs(km, minutes, limit, access_minutes, crow_kmh)
+        if len(ratios) >= MIN_NEAR_PAIRS:
+            lo, hi = (float(q) for q in np.quantile(ratios, quantiles))
+            return EstimateError((float(quantiles[0]), float(quantiles[1])), (lo, hi),
+                                 int(len(ratios)),
+                                 f"travel matrix: routed / estimated minutes over {how}")
+    return EstimateError((float(quantiles[0]), float(quantiles[1])),
+                         (float(default[0]), float(default[1])), 0,
+                         "default: parameters estimate_ratio_low and estimate_ratio_high "
+                         "(measured on the Devon car matrix, docs/optimizer.md)")
+
+
 def calibrate(km, minutes, access_minutes: float = 5.0, crow_kmh: float = 45.0,
-              max_minutes: float | None = None) -> TravelFit:
+              max_minutes: float | None = None, min_minutes: float | None = None) -> TravelFit:
     """Fit `access_minutes` and `crow_kmh` to observed minutes by ordinary least squares.
 
     `access_minutes`/`crow_kmh` are the pair in use, reported alongside for comparison.
-    `max_minutes` restricts the fit to pairs of at most that many observed minutes. Raises
-    InvalidInput when the pairs cannot determine a positive speed.
+    `max_minutes` (`min_minutes`) restricts the fit to pairs of at most (at least) that many
+    observed minutes. Raises InvalidInput when the pairs cannot determine a positive speed.
     """
     km = np.asarray(km, float).ravel()
     t = np.asarray(minutes, float).ravel()
     ok = np.isfinite(km) & np.isfinite(t)
     if max_minutes is not None:
         ok &= t <= max_minutes
+    if min_minutes is not None:
+        ok &= t >= min_minutes
     km, t = km[ok], t[ok]
     if len(t) < 3 or np.ptp(km) <= 0:
         raise InvalidInput(f"cannot fit travel speed: {len(t)} usable pair(s) with coordinates "
@@ -114,17 +277,8 @@ def calibrate(km, minutes, access_minutes: float = 5.0, crow_kmh: float = 45.0,
         raise InvalidInput(f"cannot fit travel speed: minutes do not grow with distance "
                            f"(slope {b:.4g} minutes per km)")
 
-    def errors(pred: np.ndarray) -> tuple[float, float]:
-        err = np.abs(pred - t)
-        pct = err[t > 0] / t[t > 0]
-        return float(np.median(err)), float(np.median(pct)) if len(pct) else math.nan
-
-    pred = a + b * km
-    mdae, mdape = errors(pred)
-    short = t <= 75
-    upto = (float(np.median(np.abs(pred[short] - t[short]) / t[short]))
-            if short.any() and (t[short] > 0).all() else None)
-    _, default_mdape = errors(estimate_minutes(km, access_minutes, crow_kmh))
+    mdae, mdape, upto, default_mdape = _fit_errors(km, t, float(a), float(60.0 / b),
+                                                   access_minutes, crow_kmh)
     return TravelFit(float(a), float(60.0 / b), int(len(t)), mdae, mdape, upto, default_mdape)
 
 

@@ -380,24 +380,28 @@ def test_the_map_names_the_zones_a_coverage_run_left_without_an_agency(client, s
 
 
 def test_the_map_marks_zones_whose_reach_is_uncertain_when_the_run_says_so(client, store):
-    """The travel band's per-zone `reach_uncertain` flag (when a coverage result carries it)
-    is drawn as a dashed edge: the page hands the flagged zones to the map."""
+    """The travel band's per-zone `reach_uncertain` flag is drawn as a dashed edge: the page
+    hands the flagged zones to the map. The sample market has no travel matrix, so its
+    coverage run has a band and flags zones (tests/test_travel_band.py)."""
     from tests.test_pages import embedded_json, start_run
 
     csrf = login(client, "analyst")
     run = start_run(client, csrf, {"kind": "coverage", "levers": {"max_minutes": 30}})
-    assert embedded_json(client.get("/map").get_data(as_text=True), "map-data")["uncertain"] \
-        == []
+    flagged = sorted(z["zone_id"] for z in run["result"]["zones_map"] if z["reach_uncertain"])
+    assert flagged and run["result"]["unmet_hours_band"]["zones_uncertain"] == len(flagged)
+    html = client.get("/map").get_data(as_text=True)
+    assert embedded_json(html, "map-data")["uncertain"] == flagged
+    assert f"{len(flagged)} zone(s) drawn with a dashed edge" in html
+    # a result without flags (every pair routed) draws none
     result = json.loads(store.execute("select result from runs where id = ?",
                                       [run["id"]]).fetchone()[0])
-    for z in result["zones_map"][:3]:
-        z["reach_uncertain"] = True
+    for z in result["zones_map"]:
+        z["reach_uncertain"] = False
     with store.atomic():
         store.execute("update runs set result = ? where id = ?", [json.dumps(result), run["id"]])
     html = client.get("/map").get_data(as_text=True)
-    assert embedded_json(html, "map-data")["uncertain"] == sorted(
-        z["zone_id"] for z in result["zones_map"][:3])
-    assert "3 zone(s) drawn with a dashed edge" in html
+    assert embedded_json(html, "map-data")["uncertain"] == []
+    assert "drawn with a dashed edge" not in html
 
 
 def test_the_boundaries_and_reach_routes_need_a_login(client):

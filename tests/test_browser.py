@@ -137,7 +137,20 @@ def test_a_coverage_run_shows_progress_then_care_gaps(page):
     assert api["result"]["levers"]["max_minutes"] == 30
     pct = f"{100 * api['result']['coverage']:.1f}%"
     assert pct in kpis, (pct, kpis)
+    # the sample market has no travel matrix: the band and its one-line explanation show
+    band = api["result"]["unmet_hours_band"]
+    assert band is not None and api["result"]["reach_estimated_share"] == 1.0
+    line = page.locator("#travel-uncertainty").inner_text()
+    assert "100% of demand is reached on estimated minutes" in line
+    assert f"{band['low']:,.0f} to {band['high']:,.0f} a week" in line
+    assert "if estimated minutes err" in kpis
+    page.select_option("#coverage-map-measure", "unmet_hours_high")
+    assert "if estimated minutes run long" in page.locator("#coverage-map").inner_text()
     shot(page, "04-coverage")
+    # the map page colours zones by the band's high end too
+    page.goto("/map")
+    page.select_option("#measure", "unmet_hours_high")
+    assert "if estimated minutes run long" in page.locator("#map-classes").inner_text()
     assert not page.js_errors, page.js_errors
 
 
@@ -217,7 +230,7 @@ def test_no_page_breaks_the_content_security_policy(page):
                          "e.violatedDirective + ' ' + e.blockedURI));")
     pid = page.request.get("/api/v1/providers?per_page=1").json()["items"][0]["provider_id"]
     for path in ("/", "/providers", f"/providers/{pid}", "/map", "/coverage", "/equalisation",
-                 "/data", "/reports", "/account/tokens", "/admin/users", "/login"):
+                 "/fcoc", "/data", "/reports", "/account/tokens", "/admin/users", "/login"):
         resp = page.goto(path)
         assert resp is not None and resp.status == 200, path
         csp = resp.headers["content-security-policy"]
@@ -297,7 +310,7 @@ def test_every_table_downloads_whole_as_csv_and_xlsx_from_its_page(page, tmp_pat
     page.locator("#care-gaps-show-all").click()
     page.wait_for_url(lambda url: "gaps=all" in url)
     page.locator("#care-gaps").wait_for()
-    shot(page, "08-coverage-all-gaps-and-downloads")
+    shot(page, "12-coverage-all-gaps-and-downloads")
     _download_every_table(page, tmp_path, {"care_gaps", "utilisation", "cost_by_rurality",
                                            "zone_costs"})
     page.goto(f"/equalisation?run={eq}&compare=half+take-up+b")
@@ -308,9 +321,50 @@ def test_every_table_downloads_whole_as_csv_and_xlsx_from_its_page(page, tmp_pat
     page.goto("/")
     _download_every_table(page, tmp_path, {"zones"})
     page.goto("/data")
-    shot(page, "09-data-templates")
+    shot(page, "13-data-templates")
     _download_every_table(page, tmp_path, {"imports"})
     with page.expect_download() as dl:
         page.locator("#template-help a[data-kind=care-homes]").click()
     assert dl.value.suggested_filename == "template-care-homes.csv"
     assert not page.js_errors, page.js_errors
+def test_the_evidence_pack_opens_prints_and_keeps_the_csp(page):
+    """The sample's Market Sustainability Plan evidence pack: run it from its page, read every
+    section, no CSP violation; its market figures are the JSON's (screenshots 08 and 09)."""
+    from caremarket.reports import SAMPLE_MSP
+
+    violations: list[str] = []
+    page.on("console", lambda msg: violations.append(msg.text)
+            if "Content Security Policy" in msg.text else None)
+    page.add_init_script("document.addEventListener('securitypolicyviolation', e => "
+                         "console.error('Content Security Policy violation: ' + "
+                         "e.violatedDirective + ' ' + e.blockedURI));")
+    log_in(page, "analyst")
+    page.goto(f"/reports/{SAMPLE_MSP}")
+    page.click("#run-now")
+    page.locator("#msp-overview").wait_for(timeout=180_000)
+    for section in ("overview", "coverage", "fcoc", "exposure", "at_risk", "trajectory",
+                    "excluded"):
+        assert page.locator(f"#msp-{section}").is_visible(), section
+    run_id = int(page.url.rstrip("/").rsplit("/", 1)[1])
+    report = page.request.get(f"/api/v1/reports/runs/{run_id}").json()
+    assert report["report_type"] == "msp"
+    overview = next(t for t in report["detail"] if t["name"] == "overview")
+    beds = next(r for r in overview["rows"] if r[1] == "beds")[3]
+    assert page.locator("dd[data-measure=beds]").inner_text() == f"{beds:,}"
+    assert page.locator("#report-headline [data-measure][data-value]").count() >= 10
+    shot(page, "08-evidence-pack")
+    page.emulate_media(media="print")
+    shot(page, "09-evidence-pack-print")
+    page.emulate_media(media="screen")
+    # the pack's coverage run is now the latest: the Fair cost page sets its travel against
+    # the FCoC travel_time line, the Coverage page's cost of care has the FCoC median line
+    page.goto("/fcoc")
+    assert page.locator("#travel-fcoc tbody tr").count() == 4
+    page.locator("section[aria-labelledby=h-travel]").screenshot(
+        path=str(ARTIFACTS / "10-fcoc-travel.png"))
+    page.goto("/equalisation")
+    page.select_option("#choice-la_fee_basis", "fcoc_median")
+    page.locator("#choice-la_fee_basis").locator("..").screenshot(
+        path=str(ARTIFACTS / "11-fee-basis-lever.png"))
+    assert violations == [], violations
+    assert page.js_errors == []  # type: ignore[attr-defined]

@@ -39,7 +39,14 @@ def test_init_devon_loads_the_real_case_and_the_store_run_matches_the_csv_run(ru
     assert stored["pairs_from_matrix"] == stored["pairs"] == from_csv["pairs"]
     assert stored["unmet_hours"] == pytest.approx(from_csv["unmet_hours"], rel=1e-9)
     assert stored["travel_hours"] == pytest.approx(from_csv["travel_hours"], rel=1e-6)
-    assert stored["travel_fit"]["access_minutes"] == pytest.approx(8.88, abs=0.05)
+    # the estimate is fitted where it decides reach: the defaults (5 min, 45 km/h) scaled by
+    # the median routed/estimated ratio of the pairs within 15-45 minutes (docs/optimizer.md)
+    fit = stored["travel_fit"]
+    assert fit["method"] == "near_limit" and fit["scale"] == pytest.approx(1.1055, abs=1e-3)
+    assert fit["access_minutes"] == pytest.approx(5.53, abs=0.01)
+    assert fit["crow_kmh"] == pytest.approx(40.70, abs=0.01)
+    # every pair is routed: nothing rests on the estimate, no band
+    assert stored["reach_routed_share"] == 1.0 and stored["unmet_hours_band"] is None
     # every zone is on the map with its coordinates, cost and unmet hours
     assert len(stored["zones_map"]) == 729
     assert all(z["lat"] is not None for z in stored["zones_map"])

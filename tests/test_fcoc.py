@@ -204,6 +204,8 @@ def test_a_bad_returns_file_is_rejected_and_leaves_the_store_as_it_was(sample_db
         "no lines": [["provider_id", "name"], ["HC001", "x"]],
         "duplicate": [["provider_id", "direct_care"], ["HC001", "10"], ["HC001", "11"]],
         "no provider": [["provider", "direct_care"], ["HC001", "10"]],
+        "cut mid-row": [["provider_id", "direct_care", "mileage"], ["HC001", "10", "1"],
+                        ["HC002", "1"]],
     }
     for name, rows in cases.items():
         with pytest.raises(ImportRejected):

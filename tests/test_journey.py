@@ -47,7 +47,8 @@ def test_the_journey_from_the_cli(runner, sample_db_file, tmp_path):
     assert cov["excluded"]["by_reason"]["no_capacity"]["count"] >= 95
     eq = cli_json(runner, db, "viability", "--take-up", "0.5")
     assert eq["summary"]["providers"] > 0 and eq["excluded"]["total"] > 0
-    name = cli_json(runner, db, "report", "list")["reports"][0]["name"]
+    name = next(r["name"] for r in cli_json(runner, db, "report", "list")["reports"]
+                if r["report_type"] == "fee_impact")  # the sample's weekly report
     report = cli_json(runner, db, "report", "run", name)
     assert report["status"] == "done"
     assert report["excluded"]["total"] > 0  # the CQC homes without beds, named

@@ -27,8 +27,8 @@ def _sample_run(db) -> dict:
 
 def test_the_sample_market_ships_with_a_report_already_run(sample_db):
     defs = R.list_definitions(sample_db)
-    assert [d["name"] for d in defs] == [R.SAMPLE_REPORT]
-    d = defs[0]
+    assert [d["name"] for d in defs] == [R.SAMPLE_MSP, R.SAMPLE_REPORT]  # the pack too
+    d = defs[1]
     assert d["enabled"] and d["cron"] == "0 6 * * 1" and d["runs"] == 1
     assert d["scenarios"] == [s[0] for s in R.SAMPLE_SCENARIOS]
     run = _sample_run(sample_db)
@@ -273,7 +273,8 @@ def test_definitions_are_validated_with_clear_errors(sample_db):
         assert message in str(err.value), (args, str(err.value))
     with pytest.raises(R.InvalidReport, match="unknown measure"):
         R.create_definition(sample_db, "Bad", ok, "0 6 * * 1", ["cross_subsidy", "vibes"])
-    assert [d["name"] for d in R.list_definitions(sample_db)] == [R.SAMPLE_REPORT]
+    assert [d["name"] for d in R.list_definitions(sample_db)] == [R.SAMPLE_MSP,
+                                                                  R.SAMPLE_REPORT]
 
     d = R.create_definition(sample_db, "Monthly", ok, " 0  7 1 * * ", "classes, cross_subsidy",
                             user="admin@example.org")

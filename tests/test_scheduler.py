@@ -86,11 +86,12 @@ def clock(monkeypatch):
 @pytest.fixture
 def store_path(sample_db_file, tmp_path) -> Path:
     """A sample store with one daily report ('Daily', 06:00, one scenario, quick measures);
-    the sample's weekly report is disabled so only 'Daily' is scheduled."""
+    the sample's weekly report and evidence pack are disabled so only 'Daily' is scheduled."""
     path = tmp_path / "sched.db"
     shutil.copy(sample_db_file, path)
     db = open_store(path)
     R.update_definition(db, R.SAMPLE_REPORT, {"enabled": False})
+    R.update_definition(db, R.SAMPLE_MSP, {"enabled": False})
     R.create_definition(db, "Daily", [SCENARIO], "0 6 * * *", ["cross_subsidy"])
     db.close()
     return path

@@ -51,6 +51,7 @@ from market.errors import (
 )
 from market.parameters import defaults
 from market.scenarios import Scenario
+from market.viability import FEE_BASIS
 from web import queries, tasks, uploads
 from web.auth import actor, csrf_error, requires
 from web.db import get_db
@@ -252,10 +253,13 @@ def _object(body: Mapping[str, Any], field: str) -> dict[str, Any]:
 
 
 def _numbers(field: str, values: Any) -> None:
-    """Scenario values are JSON numbers: true/false or "0.5" are refused, naming the key."""
+    """Scenario values are JSON numbers: true/false or "0.5" are refused, naming the key (the
+    fee basis is a word, checked with the scenario)."""
     if not isinstance(values, dict):
         return
     for key, value in values.items():
+        if key == FEE_BASIS:
+            continue
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise bad_request(f"{field}.{key}", f"{value!r} is not a number")
 

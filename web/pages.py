@@ -44,6 +44,8 @@ MAP_MEASURES = {
     "unmet_hours": ("Unmet hours a week", "coverage"),
     "travel_minutes_per_contact_hour": ("Travel minutes per contact hour", "coverage"),
     "cost_per_contact_hour": ("Cost of care per contact hour (£)", "coverage"),
+    "unmet_hours_high": ("Unmet hours a week if estimated minutes run long (travel band)",
+                         "coverage"),
     "beds_at_risk": ("Beds at risk or unviable under the scenario", "equalisation"),
 }
 RURALITY_ORDER = RURALITY_CLASSES
@@ -182,6 +184,9 @@ def map_view(db) -> dict[str, Any]:
     if cov and cov["result"] and cov["result"].get("zones_map"):
         for key in ("unmet_hours", "travel_minutes_per_contact_hour", "cost_per_contact_hour"):
             measures[key] = {z["zone_id"]: z.get(key) for z in cov["result"]["zones_map"]}
+        if cov["result"].get("unmet_hours_band"):  # estimates in reach: the band's high end
+            measures["unmet_hours_high"] = {z["zone_id"]: z.get("unmet_hours_high")
+                                            for z in cov["result"]["zones_map"]}
     if eq and eq["result"]:
         at_risk = {}
         for z in eq["result"]["viability"]["totals"]["zone"]:
@@ -287,7 +292,9 @@ def coverage_extras(run: Mapping[str, Any] | None, show_all: bool = False
                                      "demand_hours", "unmet_hours",
                                      "travel_minutes_per_contact_hour",
                                      "cost_per_contact_hour", "la_hourly_rate", "gap",
-                                     "rural_uplift_rate")}
+                                     "rural_uplift_rate", "reach_routed_share",
+                                     "reach_uncertain", "unmet_hours_low",
+                                     "unmet_hours_high")}
               for z in r.get("zones_map") or [] if z.get("lat") is not None]
     costed = tables.zone_cost_rows(r)
     used = tables.utilisation_rows(r)
@@ -305,7 +312,13 @@ def sliders() -> list[dict[str, Any]]:
     return [{**lv.to_dict(), "title": lv.label, "label": lv.help, "min": lv.minimum,
              "max": lv.maximum, "slider_min": lv.slider[0] if lv.slider else lv.minimum,
              "slider_max": lv.slider[1] if lv.slider else lv.maximum}
-            for lv in levers_registry.SCENARIO]
+            for lv in levers_registry.SCENARIO if lv.kind == "number"]
+
+
+def scenario_choices() -> list[dict[str, Any]]:
+    """The scenario levers that are a choice (the LA fee basis), as the page's selects."""
+    return [{**lv.to_dict(), "title": lv.label}
+            for lv in levers_registry.SCENARIO if lv.kind == "choice"]
 
 
 def equalisation_view(db, run_id: int | None, compare_names: list[str]) -> dict[str, Any]:
@@ -320,12 +333,14 @@ def equalisation_view(db, run_id: int | None, compare_names: list[str]) -> dict[
             compare_error = str(exc)
     latest = db.execute("select id from runs where kind = 'equalisation' order by id desc "
                         "limit 1").fetchone()
-    values = {s["name"]: s["default"] for s in levers}
+    choices = scenario_choices()
+    values = {s["name"]: s["default"] for s in [*levers, *choices]}
     if run and run["status"] == "done" and run["result"]:
         values.update(run["result"]["scenario"])
     elif run and isinstance(run.get("params"), dict):
         values.update(run["params"].get("scenario") or {})
-    return {"sliders": levers, "values": values, "scenarios": list_scenarios(db),
+    return {"sliders": levers, "choices": choices, "values": values,
+            "scenarios": list_scenarios(db),
             "options": analyses.EQUALISATION_OPTIONS,
             "option_levers": {lv.name: lv.to_dict() for lv in levers_registry.EQUALISATION},
             "levers": list(LEVERS), "run": run,

@@ -12,6 +12,7 @@ from typing import Any
 import sqlite_utils
 
 from caremarket import analyses, paging, tables
+from caremarket.overview import overview as market_overview
 from caremarket.scenario_store import get_scenario
 from market.errors import UnknownEntity
 
@@ -198,72 +199,8 @@ def current_rate(db, funder: str, service: str, as_of: str, zone_id: str | None 
 
 
 def overview(db) -> dict[str, Any]:
-    """The market at a glance: capacity, beds, self-funders and fees by rurality; freshness."""
-    by_rurality = _rows(db, """
-        select coalesce(z.rurality, 'unknown') as rurality, count(*) as zones,
-               round(sum(z.demand_hours), 1) as demand_hours,
-               round(sum(z.population_65_plus)) as population_65_plus,
-               (select count(*) from homecare_providers h join zones zz using (zone_id)
-                 where zz.rurality is z.rurality) as homecare_providers,
-               (select round(sum(capacity_hours), 1) from homecare_providers h
-                  join zones zz using (zone_id) where zz.rurality is z.rurality) as capacity_hours,
-               (select count(*) from care_homes c join zones zz using (zone_id)
-                 where zz.rurality is z.rurality) as care_homes,
-               (select sum(beds) from care_homes c join zones zz using (zone_id)
-                 where zz.rurality is z.rurality) as beds,
-               (select round(sum(c.beds * c.occupancy * c.self_funder_share) /
-                       nullif(sum(c.beds * c.occupancy), 0), 4)
-                  from care_homes c join zones zz using (zone_id)
-                 where zz.rurality is z.rurality) as care_home_self_funder_share
-        from zones z group by 1 order by
-          case rurality when 'urban' then 1 when 'town' then 2 when 'village' then 3
-          when 'sparse' then 4 else 5 end""")
-    unplaced = _rows(db, """
-        select 'no zone' as rurality, 0 as zones, null as demand_hours,
-               null as population_65_plus,
-               (select count(*) from homecare_providers h where h.zone_id is null or h.zone_id
-                  not in (select zone_id from zones)) as homecare_providers,
-               (select round(sum(capacity_hours), 1) from homecare_providers h where
-                  h.zone_id is null or h.zone_id not in (select zone_id from zones))
-                  as capacity_hours,
-               (select count(*) from care_homes c where c.zone_id is null or c.zone_id not in
-                  (select zone_id from zones)) as care_homes,
-               (select sum(beds) from care_homes c where c.zone_id is null or c.zone_id not in
-                  (select zone_id from zones)) as beds,
-               null as care_home_self_funder_share""")[0]
-    if unplaced["homecare_providers"] or unplaced["care_homes"]:
-        by_rurality.append(unplaced)  # every card equals the sum of its rows
-    totals = _rows(db, """
-        select (select count(*) from zones) as zones,
-               (select round(sum(demand_hours), 1) from zones) as demand_hours,
-               (select count(*) from homecare_providers) as homecare_providers,
-               (select round(sum(capacity_hours), 1) from homecare_providers) as capacity_hours,
-               (select count(*) from care_homes) as care_homes,
-               (select sum(beds) from care_homes) as beds,
-               (select round(sum(beds * occupancy * self_funder_share) /
-                       nullif(sum(beds * occupancy), 0), 4) from care_homes)
-                 as care_home_self_funder_share,
-               (select round(avg(self_funder_fee), 2) from care_homes) as mean_self_funder_fee,
-               (select round(avg(la_fee), 2) from care_homes) as mean_la_fee,
-               (select round(avg(la_hourly_rate), 2) from homecare_providers)
-                 as mean_la_hourly_rate,
-               (select round(avg(self_funder_hourly_rate), 2) from homecare_providers)
-                 as mean_self_funder_hourly_rate""")[0]
-    if totals["mean_la_fee"] and totals["mean_self_funder_fee"] is not None:
-        totals["self_funder_premium"] = round(totals["mean_self_funder_fee"] /
-                                              totals["mean_la_fee"] - 1, 4)
-    freshness = _rows(db, """select kind, max(finished_at) as last_import, count(*) as imports,
-                             (select file_name from imports i2 where i2.kind = i.kind
-                               order by id desc limit 1) as last_file
-                             from imports i group by kind order by kind""")
-    today = db.execute("select date('now')").fetchone()[0]
-    schedule = _rows(db, """select funder, service, unit, amount, effective_from, zone_id,
-                            provider_id, note from fee_rates where provider_id is null and
-                            zone_id is null order by service, funder, effective_from desc""")
-    rural_uplifts = db.execute("select count(*) from fee_rates where zone_id is not null"
-                               ).fetchone()[0]
-    return {"totals": totals, "by_rurality": by_rurality, "freshness": freshness,
-            "fee_schedule": schedule, "zone_scoped_rates": rural_uplifts, "as_of": today}
+    """The market at a glance (caremarket.overview: the evidence pack reads it too)."""
+    return market_overview(db)
 
 
 IMPORTS_SQL = ("select id, kind, file_name, content_hash, user, started_at, finished_at, "

@@ -78,7 +78,8 @@ def report_change(value: Any, unit: str = "") -> str:
 def _definition_fields(data: dict[str, Any], creating: bool) -> dict[str, Any]:
     """The fields of a definition from a JSON body, checked for shape (the domain checks the
     rest); unknown fields are a 400."""
-    allowed = {"name", *reports.EDITABLE} if creating else set(reports.EDITABLE) | {"name"}
+    allowed = {"name", "report_type", *reports.EDITABLE} if creating \
+        else set(reports.EDITABLE) | {"name"}
     unknown = sorted(set(data) - allowed)
     if unknown:
         raise bad_request(unknown[0], f"unknown field (send {', '.join(sorted(allowed))})")
@@ -86,7 +87,7 @@ def _definition_fields(data: dict[str, Any], creating: bool) -> dict[str, Any]:
         if key in data and data[key] is not None and not (
                 isinstance(data[key], list) and all(isinstance(v, str) for v in data[key])):
             raise bad_request(key, "must be a list of names")
-    for key in ("name", "cron", "description"):
+    for key in ("name", "cron", "description", "report_type"):
         if key in data and data[key] is not None and not isinstance(data[key], str):
             raise bad_request(key, "must be text")
     if "enabled" in data and not isinstance(data["enabled"], bool):
@@ -193,11 +194,18 @@ DEFINITION_BODY = {
             "description": {"type": "string"},
             "scenarios": {"type": "array", "items": {"type": "string"},
                           "description": "names of saved scenarios"},
-            "measures": {"type": "array", "items": {"type": "string",
-                                                    "enum": list(reports.MEASURES)}},
+            "measures": {"type": "array", "items": {"type": "string", "enum": [
+                *reports.MEASURES, *reports.MSP_SECTIONS]},
+                "description": "fee-impact measures, or an evidence pack's sections"},
             "cron": {"type": "string", "description": "crontab, e.g. '0 6 * * 1' "
                                                       "(Europe/London)"},
             "enabled": {"type": "boolean"}}}}}}
+# Creating also takes the report's type (fixed once created); msp measures are its sections.
+CREATE_BODY = {**DEFINITION_BODY, "content": {"application/json": {"schema": {
+    **DEFINITION_BODY["content"]["application/json"]["schema"],
+    "properties": {
+        **DEFINITION_BODY["content"]["application/json"]["schema"]["properties"],
+        "report_type": {"type": "string", "enum": list(reports.REPORT_TYPES)}}}}}}
 
 
 def _body() -> dict[str, Any]:
@@ -216,14 +224,15 @@ def api_list():
 
 @api_bp.post("")
 @requires("admin")
-@doc(body=DEFINITION_BODY, status=201)
+@doc(body=CREATE_BODY, status=201)
 def api_create():
     """Create a report definition: saved scenarios, measures and a cron schedule."""
     data = _definition_fields(_body(), creating=True)
     d = reports.create_definition(get_db(), data.get("name") or "", data.get("scenarios") or [],
                                   data.get("cron") or "", data.get("measures"),
                                   data.get("description") or "", data.get("enabled", True),
-                                  user=actor())
+                                  user=actor(), report_type=data.get("report_type")
+                                  or "fee_impact")
     _changed()
     return json_response(d, 201, {"Location": url_for("reports_api.api_get", name=d["name"])})
 
@@ -315,11 +324,13 @@ def api_compare():
 
 # -- pages -----------------------------------------------------------------------------------
 
-def _form_values(form) -> dict[str, Any]:
+def _form_values(form, report_type: str | None = None) -> dict[str, Any]:
+    kind = report_type or form.get("report_type") or "fee_impact"
     return {"name": (form.get("name") or "").strip(),
             "description": form.get("description") or "",
+            "report_type": kind,
             "scenarios": form.getlist("scenarios"),
-            "measures": form.getlist("measures"),
+            "measures": form.getlist("sections" if kind == "msp" else "measures"),
             "cron": (form.get("cron") or "").strip(),
             "enabled": form.get("enabled") == "on"}
 
@@ -327,6 +338,7 @@ def _form_values(form) -> dict[str, Any]:
 def _render_form(values: dict[str, Any], creating: bool, error: str | None = None):
     return render_template("reports/form.html", values=values, creating=creating, error=error,
                            scenarios=list_scenarios(get_db()), measures=reports.MEASURES,
+                           sections=reports.MSP_SECTIONS, report_types=reports.REPORT_TYPES,
                            timezone=reports.TIMEZONE), (422 if error else 200)
 
 
@@ -343,13 +355,15 @@ def index():
 def new():
     if request.method == "GET":
         return _render_form({"name": "", "description": "", "scenarios": [],
+                             "report_type": "fee_impact",
                              "measures": list(reports.DEFAULT_MEASURES), "cron": "0 6 * * 1",
                              "enabled": True}, creating=True)
     values = _form_values(request.form)
     try:
         d = reports.create_definition(get_db(), values["name"], values["scenarios"],
                                       values["cron"], values["measures"] or None,
-                                      values["description"], values["enabled"], user=actor())
+                                      values["description"], values["enabled"], user=actor(),
+                                      report_type=values["report_type"])
     except reports.InvalidReport as exc:
         return _render_form(values, creating=True, error=str(exc))
     _changed()
@@ -365,7 +379,8 @@ def definition(name: str):
     d = next(x for x in reports.list_definitions(db) if x["name"] == name)
     return render_template("reports/definition.html", report=d,
                            runs=reports.list_runs(db, name, page, 50),
-                           measures=reports.MEASURES)
+                           measures=reports.MEASURES, sections=reports.MSP_SECTIONS,
+                           report_types=reports.REPORT_TYPES)
 
 
 @bp.route("/<name>/edit", methods=["GET", "POST"])
@@ -375,7 +390,7 @@ def edit(name: str):
     current = reports.get_definition(db, name)
     if request.method == "GET":
         return _render_form(current, creating=False)
-    values = {**_form_values(request.form), "name": name}
+    values = {**_form_values(request.form, current["report_type"]), "name": name}
     try:
         reports.update_definition(db, name, {k: values[k] for k in reports.EDITABLE},
                                   user=actor())
@@ -412,7 +427,10 @@ def run(run_id: int):
         d = reports.get_definition(get_db(), r["report_name"])
     except UnknownEntity:
         d = None
-    return render_template("reports/run.html", run=r, definition=d,
+    # a run not yet done has no report: its definition says its type
+    kind = r.get("report_type") or (d or {}).get("report_type")
+    template = "reports/msp.html" if kind == "msp" else "reports/run.html"
+    return render_template(template, run=r, definition=d,
                            can_run=current_user.can("analyst") and d is not None,
                            api=API)
 

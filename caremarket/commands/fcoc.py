@@ -50,6 +50,25 @@ def text(out: dict) -> str:
                              f"extra {formats.money(step['extra_cost'])}")
         elif fee.get("why_no_cost"):
             lines.append(f"  cost a year: not computed ({fee['why_no_cost']})")
+    tr = out["travel"]
+    lines.append("\nTravel: the coverage model against the FCoC travel_time line")
+    if tr["fcoc_travel_time_now"]:
+        q, m = tr["fcoc_travel_time_now"], tr["fcoc_travel_minutes"] or {}
+        lines.append(f"  FCoC travel time paid per contact hour, uprated: quartiles "
+                     f"{formats.money(q['lower_quartile'], 2)} / {formats.money(q['median'], 2)}"
+                     f" / {formats.money(q['upper_quartile'], 2)}"
+                     + (f"; implied travel minutes {formats.number(m['lower_quartile'], 1)} / "
+                        f"{formats.number(m['median'], 1)} / "
+                        f"{formats.number(m['upper_quartile'], 1)}" if m else ""))
+    if tr["coverage_run"] is None:
+        lines.append(f"  no coverage run yet: {tr['how']}")
+    else:
+        lines.append(f"  coverage run {tr['coverage_run']['run_id']} "
+                     f"({tr['coverage_run']['status']}):")
+        for r in tr["by_rurality"]:
+            lines.append(f"    {r['rurality']:8} {formats.number(r['travel_minutes_per_contact_hour'], 1)}"
+                         f" min, {formats.money(r['travel_pay_per_contact_hour'], 2)} per contact "
+                         f"hour: {r['minutes_against_fcoc'] or '-'}")
     return "\n".join(lines)
 
 

@@ -182,6 +182,16 @@ def _print_summary(r: dict) -> None:
         click.echo(f"travel fit: access {fit['access_minutes']:.2f} min, "
                    f"{fit['crow_kmh']:.1f} km/h, median error "
                    f"{100 * fit['median_abs_pct_error']:.1f}% over {fit['pairs']} pairs")
+    if r.get("reach_routed_share") is not None:
+        click.echo(f"reach on routed minutes: {100 * r['reach_routed_share']:.1f}% of demand, "
+                   f"on estimated minutes: {100 * r['reach_estimated_share']:.1f}%")
+    band = r.get("unmet_hours_band")
+    if band:
+        lo, hi = band["ratios"]
+        q0, q1 = band["quantiles"]
+        click.echo(f"unmet hours band {band['low']:.1f} to {band['high']:.1f} (estimated minutes "
+                   f"x{lo:.2f} to x{hi:.2f}, the {100 * q0:g}th and {100 * q1:g}th percentiles of "
+                   f"routed/estimated; {band['zones_uncertain']} zones' reach uncertain)")
     if r["care_gaps"]:
         click.echo("largest care gaps (unmet hours):")
         for g in r["care_gaps"][:10]:
@@ -329,14 +339,17 @@ def cost_of_care_cmd(obj, show_zones, as_json, **kw) -> None:
     c = r["cost_of_care"]
     f = formats
     click.echo(f"{'rurality':10} {'zones':>6} {'no agency':>9} {'contact h/wk':>13} "
-               f"{'travel min/h':>13} {'cost/h':>8} {'LA rate':>8} {'gap':>7} {'uplift/wk':>11}")
+               f"{'travel min/h':>13} {'cost/h':>8} {'LA rate':>8} {'gap':>7} {'uplift/wk':>11} "
+               f"{'FCoC':>8} {'vs FCoC':>8}")
     for row in c["by_rurality"]:
         click.echo(f"{row['rurality']:10} {row['zones']:>6} {row['zones_unreached']:>9} "
                    f"{f.hours(row['contact_hours']):>13} "
                    f"{f.number(row['travel_minutes_per_contact_hour'], 1):>13} "
                    f"{f.money(row['cost_per_contact_hour'], 2):>8} "
                    f"{f.money(row['la_hourly_rate'], 2):>8} {f.money(row['gap'], 2):>7} "
-                   f"{f.money(row['la_uplift_per_week']):>11}")
+                   f"{f.money(row['la_uplift_per_week']):>11} "
+                   f"{f.money(row.get('fcoc_median'), 2):>8} "
+                   f"{f.change(row.get('fcoc_gap'), 'GBP an hour'):>8}")
     click.echo(f"LA uplift to pay the cost of care in every zone: "
                f"{f.money(c['la_uplift_per_week'])} a week, {f.money(c['la_uplift_per_year'])}"
                " a year")

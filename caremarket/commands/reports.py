@@ -13,6 +13,8 @@ import click
 from caremarket import formats
 from caremarket.cli import emit_json, reports_errors
 from caremarket.reports import (
+    MSP_SECTIONS,
+    REPORT_TYPES,
     compare_runs,
     create_definition,
     delete_definition,
@@ -94,16 +96,22 @@ def report_list(obj, as_json):
               help="Comma-separated measures (default cross_subsidy,classes,extra_la_spend,"
                    "coverage; also uncertainty, sweep).")
 @click.option("--description", default="")
+@click.option("--type", "report_type", type=click.Choice(list(REPORT_TYPES)),
+              default="fee_impact", show_default=True,
+              help="fee_impact, or msp: the Market Sustainability Plan evidence pack (its "
+                   "scenarios are the s18(3) take-up scenarios; --measures picks its sections: "
+                   + ",".join(MSP_SECTIONS) + ", default all).")
 @click.option("--disabled", is_flag=True, help="Create it without scheduling it.")
 @click.option("--user", default=None, help="Who creates it (audited).")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
 @reports_errors
-def report_create(obj, name, scenarios, cron, measures, description, disabled, user, as_json):
+def report_create(obj, name, scenarios, cron, measures, description, report_type, disabled,
+                  user, as_json):
     """Create report NAME over saved scenarios, run on a cron schedule."""
 
     d = create_definition(obj.db, name, list(scenarios), cron, measures, description,
-                          enabled=not disabled, user=_user(user))
+                          enabled=not disabled, user=_user(user), report_type=report_type)
     if as_json:
         emit_json(d)
     else:

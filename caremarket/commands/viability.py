@@ -70,8 +70,8 @@ def viability_cmd(obj, care_homes, scenario_name, strict, no_totals, as_json, **
     r = analyses.viability(market_of(obj, care_homes, strict), given("scenario", kw),
                            scenario_name=scenario_name)
     out = {**r["viability"], **{k: r[k] for k in (
-        "scenario", "scenario_name", "summary", "excluded", "headline", "source",
-        "input_hash", "run_id")}}
+        "scenario", "scenario_name", "fee_basis", "summary", "excluded", "headline",
+        "source", "input_hash", "run_id")}}
     if no_totals:
         out.pop("totals", None)
     if as_json:
@@ -192,6 +192,8 @@ def scenario_compare(obj, names, care_homes, as_json):
 
 
 def _cell(v, measure: str) -> str:
+    if isinstance(v, str):  # the fee basis
+        return v
     if measure in LEVERS:
         return formats.parameter(v, measure)
     if measure.startswith(("cross_subsidy", "revenue", "surplus", "extra")):

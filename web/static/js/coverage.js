@@ -13,7 +13,16 @@
     travel_minutes_per_contact_hour: ["Travel minutes per contact hour", (v) => CM.num(v, 1) + " travel min per contact hour", "warm"],
     cost_per_contact_hour: ["Cost per contact hour", (v) => CM.money(v, 2) + " per contact hour", "warm"],
     gap: ["Cost above the LA rate, £/hour", (v) => CM.money(v, 2) + " above the LA rate", "warm"],
+    unmet_hours_high: ["Unmet hours a week if estimated minutes run long", (v) => CM.num(v, 1) + " h/week unmet if estimates run long", "warm"],
   };
+
+  // The travel band's line of a zone's tooltip: its unmet hours at both ends, and whether its
+  // care gap rests on estimated minutes near the limit.
+  function bandLine(p) {
+    if (!CM.finite(p.unmet_hours_low) || !CM.finite(p.unmet_hours_high)) return "";
+    return "<br>if estimates err: " + CM.num(p.unmet_hours_low, 1) + " to " + CM.num(p.unmet_hours_high, 1) +
+      " h/week unmet" + (p.reach_uncertain ? "<br><strong>reach uncertain</strong>" : "");
+  }
 
   function levers() {
     const lv = { variant: form.variant.value, solver: form.solver.value, add_sites: form.add_sites.checked };
@@ -46,7 +55,7 @@
       if (legend) legend.remove();
       zoneLayer = CM.zoneLayer(data.points, (p) => p[key], scale, (p, v) =>
         "<strong>" + CM.esc(p.name || p.zone_id) + "</strong> (" + CM.esc(p.zone_id) + ", " + CM.esc(p.rurality || "") + ")<br>" +
-        (CM.finite(v) ? fmt(v) : "no value") + "<br>demand " + CM.num(p.demand_hours, 1) + " h/week");
+        (CM.finite(v) ? fmt(v) : "no value") + "<br>demand " + CM.num(p.demand_hours, 1) + " h/week" + bandLine(p));
       zoneLayer.addTo(map);
       legend = CM.legend(map, title, scale, [CM.PROVIDER_LEGEND[1]]);
     }

@@ -12,6 +12,7 @@
   const saved = CM.readJSON("scenarios-data") || [];
   const sliders = Array.from(form.querySelectorAll("input[type=range]"));
   const boxes = Array.from(form.querySelectorAll("input.lever-box"));
+  const choices = Array.from(form.querySelectorAll("select.lever-choice"));
   const extrasBox = document.getElementById("scenario-extras");
   const runSaved = document.getElementById("run-saved");
   const COLOURS = { sustainable: "#2e7d32", "at risk": "#c77700", unviable: "#b3261e" };
@@ -19,6 +20,7 @@
   let charts = [];
   const boxOf = (name) => document.getElementById("box-" + name);
   const sliderOf = (name) => document.getElementById("lever-" + name);
+  const choiceOf = (name) => document.getElementById("choice-" + name);
 
   function show(name) {
     const out = document.getElementById("out-" + name);
@@ -30,13 +32,16 @@
     const v = {};
     if (loaded) Object.assign(v, loaded.values);
     boxes.forEach((b) => (v[b.dataset.lever] = Number(b.value)));
+    choices.forEach((c) => (v[c.dataset.lever] = c.value));
     extrasBox.querySelectorAll("input").forEach((i) => (v[i.name] = Number(i.value)));
     return v;
   }
   function sameAsLoaded() {
     if (!loaded) return false;
     const v = values();
-    return Object.keys(v).every((k) => Math.abs(v[k] - Number(loaded.values[k] ?? boxOf(k)?.dataset.default ?? v[k])) < 1e-12);
+    return Object.keys(v).every((k) => choiceOf(k)
+      ? v[k] === (loaded.values[k] ?? choiceOf(k).dataset.default)
+      : Math.abs(v[k] - Number(loaded.values[k] ?? boxOf(k)?.dataset.default ?? v[k])) < 1e-12);
   }
   function changed() {
     if (loaded && !sameAsLoaded()) describe.textContent = "Changed from “" + loaded.name + "”.";
@@ -49,6 +54,7 @@
       changed();
     });
   });
+  choices.forEach((c) => c.addEventListener("change", changed));
   boxes.forEach((b) => {
     show(b.dataset.lever);
     b.addEventListener("input", () => {
@@ -68,13 +74,17 @@
       sliderOf(k).value = v;
       show(k);
     });
+    choices.forEach((c) => {
+      c.value = sc && sc.values[c.dataset.lever] !== undefined ? sc.values[c.dataset.lever]
+        : c.dataset.default;
+    });
     extrasBox.textContent = "";
     runSaved.hidden = !sc;
     if (!sc) {
       describe.textContent = "";
       return;
     }
-    Object.keys(sc.values).filter((k) => !boxOf(k)).forEach((k) => {
+    Object.keys(sc.values).filter((k) => !boxOf(k) && !choiceOf(k)).forEach((k) => {
       const label = document.createElement("label");
       label.textContent = k.replace(/_/g, " ") + " ";
       const input = document.createElement("input");

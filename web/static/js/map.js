@@ -22,6 +22,7 @@
     cost_per_contact_hour: (v) => CM.money(v, 2) + " per contact hour",
     gap: (v) => (v > 0 ? CM.money(v, 2) + " an hour above the LA rate" : CM.money(-v, 2) + " an hour at or below the LA rate"),
     beds_at_risk: (v) => CM.num(v) + " beds at risk or unviable",
+    unmet_hours_high: (v) => CM.num(v, 1) + " hours a week unmet if estimated minutes run long",
     self_funder_share: (v) => CM.pct(v) + " self-funders",
     reach: (v) => (v ? "no agency within " : "an agency within ") + CM.num(data.reach_minutes) + " minutes",
   };
