@@ -74,7 +74,9 @@ def national(seed: int = 2, n_zones: int = 33_000, n_providers: int = 10_000,
         ang = rng.uniform(0, 2 * np.pi, n)
         lat = tlat[t] + spread_km * np.sin(ang) / 111.2
         lon = tlon[t] + spread_km * np.cos(ang) / (111.2 * np.cos(np.radians(tlat[t])))
-        return lat, lon
+        # kept inside England's extent (a point past 2E is outside the importers' UK box, and
+        # the CLI run on the CSV files would reject it)
+        return np.clip(lat, 49.9, 55.8), np.clip(lon, -5.7, 1.8)
 
     zlat, zlon = points(n_zones)
     plat, plon = points(n_providers)

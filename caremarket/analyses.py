@@ -568,6 +568,7 @@ def coverage(source: Market | sqlite_utils.Database, levers: Mapping[str, Any] |
         result["estimated_capacity"] = model.estimated_capacity
         mark_estimated(result["providers"], model.estimated_capacity)
         result["zones_map"] = zones_map(market, model, params, excluded.to_dict())
+        result["bases_in_reach"] = bases_in_reach(model)
         result["cost_of_care"] = cost_of_care_summary(result["zones_map"])
         result["excluded"] = excluded.to_dict()
         _warn_excluded(result, excluded)
@@ -584,6 +585,19 @@ def coverage(source: Market | sqlite_utils.Database, levers: Mapping[str, Any] |
 
     return _recorded("coverage", market, {"levers": checked, **(
         {"parameters": dict(parameters)} if parameters else {})}, user, run_id, compute)
+
+
+REACH_PER_ZONE = 10  # nearest bases kept per zone in a run's `bases_in_reach` (and every one used)
+
+
+def bases_in_reach(model, per_zone: int = REACH_PER_ZONE) -> list[dict[str, Any]]:
+    """Each zone's bases within the travel limit as the run used them (the zone page reads
+    them): zone_id, provider_id, one-way minutes, contact hours assigned, source."""
+    frame = model.bases_in_reach(per_zone)
+    frame["minutes"] = frame["minutes"].round(2)
+    frame["contact_hours"] = frame["contact_hours"].round(4)
+    return [{k: (v.item() if hasattr(v, "item") else v) for k, v in r.items()}
+            for r in frame.to_dict("records")]
 
 
 def mark_estimated(records: Sequence[dict[str, Any]], estimated: Sequence[str]) -> None:
@@ -1217,6 +1231,95 @@ def provider_viability(db: sqlite_utils.Database, provider: Mapping[str, Any],
         return out
     out.update(baseline=rec["baseline"], scenario=rec["scenario"],
                cross_subsidy_lost=rec.get("cross_subsidy_lost"))
+    return out
+
+
+# -- a zone's figures, read from the runs -------------------------------------------------------
+
+ZONE_COVERAGE_KEYS = ("demand_hours", "met_hours", "unmet_hours", "reachable_providers",
+                      "reached", "travel_minutes_per_contact_hour", "tau",
+                      "cost_per_contact_hour", "cost_basis", "la_hourly_rate", "gap",
+                      "rural_uplift_rate", "la_uplift_per_week")
+
+
+def _latest_done(db: sqlite_utils.Database, kind: str) -> tuple[int, str, str, str] | None:
+    row = db.execute("select id, input_hash, finished_at, params from runs where kind = ? and "
+                     "status = 'done' order by id desc limit 1", [kind]).fetchone()
+    return tuple(row) if row else None  # type: ignore[return-value]
+
+
+def _items(db: sqlite_utils.Database, run_id: int, path: str, key: str, value: str
+           ) -> list[dict[str, Any]]:
+    """The objects of the JSON array at `path` in run `run_id`'s result whose `key` is `value`
+    (read by SQLite's json_each: the result is never loaded whole)."""
+    rows = db.execute(f"select j.value from runs, json_each(runs.result, '{path}') j where "
+                      f"runs.id = ? and json_extract(j.value, '$.{key}') = ?",
+                      [run_id, value]).fetchall()
+    return [json.loads(r[0]) for r in rows]
+
+
+def zone_profile(db: sqlite_utils.Database, zone: Mapping[str, Any]) -> dict[str, Any]:
+    """A zone's figures from the latest done coverage and equalisation runs (no model is
+    solved here): `coverage` (met and unmet hours, travel and cost per contact hour against
+    the LA rate, the agencies in reach with their minutes) and `equalisation` (its care homes'
+    classes before and after the run's scenario). Each carries `status`: current (the run read
+    the data as it is), stale (the data changed since) or missing (no run yet).
+    """
+    zid = str(zone["zone_id"])
+    current = content_hash(db)
+    out: dict[str, Any] = {}
+    cov = _latest_done(db, "coverage")
+    if cov is None:
+        out["coverage"] = {"status": "missing", "run_id": None}
+    else:
+        run_id, digest, finished, params = cov
+        z = next(iter(_items(db, run_id, "$.zones_map", "zone_id", zid)), None) or {}
+        gap = next(iter(_items(db, run_id, "$.zones", "zone_id", zid)), None) or {}
+        reach = _items(db, run_id, "$.bases_in_reach", "zone_id", zid)
+        names = {str(r[0]): r[1] for r in db.execute(
+            "select provider_id, name from homecare_providers union all select site_id, name "
+            "from sites")}
+        agencies = sorted(({"provider_id": a["provider_id"],
+                            "name": names.get(str(a["provider_id"])),
+                            "minutes": a["minutes"], "contact_hours": a["contact_hours"],
+                            "source": a.get("source")} for a in reach),
+                          key=lambda a: (a["minutes"], str(a["provider_id"])))
+        lv = (json.loads(params) if params else {}).get("levers") or {}
+        limit = lv.get("max_minutes")
+        if limit is None:
+            limit = ParameterSet()["max_travel_minutes"]
+        out["coverage"] = {
+            "status": "current" if digest == current else "stale", "run_id": run_id,
+            "finished_at": finished, "max_minutes": limit, "in_run": bool(z),
+            **{k: z.get(k) for k in ZONE_COVERAGE_KEYS},
+            "unmet_share": gap.get("unmet_share"),
+            "agencies": agencies,
+            "agencies_listed": len(agencies),
+        }
+    eq = _latest_done(db, "equalisation")
+    if eq is None:
+        out["equalisation"] = {"status": "missing", "run_id": None}
+    else:
+        run_id, digest, finished, params = eq
+        p = json.loads(params) if params else {}
+        homes = _items(db, run_id, "$.viability.providers", "zone_id", zid)
+        out["equalisation"] = {
+            "status": "current" if digest == current else "stale", "run_id": run_id,
+            "finished_at": finished, "scenario": p.get("scenario"),
+            "scenario_name": p.get("scenario_name"),
+            "homes": [{"provider_id": h["provider_id"], "name": h.get("name"),
+                       "beds": h.get("beds"), "class_before": h["baseline"]["class"],
+                       "class_after": h["scenario"]["class"],
+                       "margin_before": h["baseline"].get("margin"),
+                       "margin_after": h["scenario"].get("margin"),
+                       "cross_subsidy_lost": h.get("cross_subsidy_lost")} for h in homes],
+        }
+        beds = [(h.get("beds") or 0, h["scenario"]["class"], h["baseline"]["class"])
+                for h in homes]
+        out["equalisation"]["beds_at_risk_before"] = sum(b for b, _, c in beds
+                                                         if c != "sustainable")
+        out["equalisation"]["beds_at_risk_after"] = sum(b for b, c, _ in beds
+                                                        if c != "sustainable")
     return out
 
 

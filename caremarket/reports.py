@@ -151,6 +151,104 @@ def cron_trigger(expr: str, timezone: str = TIMEZONE):
         raise InvalidReport(f"cron '{expr}': {exc}") from None
 
 
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
+           "September", "October", "November", "December")
+
+
+def _expand(field: str, lo: int, hi: int, parse=int) -> list[int] | None:
+    """The values a crontab field names (None for every value)."""
+    if field in ("*", "?"):
+        return None
+    out: set[int] = set()
+    for part in field.split(","):
+        span, slash, step_text = part.partition("/")
+        step = int(step_text) if slash else 1
+        if span == "*":
+            a, b = lo, hi
+        elif "-" in span:
+            x, y = span.split("-", 1)
+            a, b = parse(x), parse(y)
+        else:
+            a = parse(span)
+            b = hi if slash else a
+        out.update(range(a, b + 1, step))
+    values = sorted(out)
+    return None if values == list(range(lo, hi + 1)) else values
+
+
+def _and(words: Sequence[str]) -> str:
+    words = list(words)
+    if not words:
+        return ""
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def schedule_words(expr: str, timezone: str | None = None) -> str:
+    """A crontab line in words, as the Reports pages show a schedule: '0 6 * * 1' -> 'every
+    Monday at 06:00'. Weekday 0 and 7 are Sunday (as `cron_trigger` reads them)."""
+    fields = str(expr or "").split()
+    try:
+        cron_trigger(expr)
+        minute, hour, dom, month, dow = fields
+        mins = _expand(minute, 0, 59)
+        hours = _expand(hour, 0, 23)
+        days = _expand(dom, 1, 31)
+        months = _expand(month, 1, 12)
+        weekdays = _expand(dow, 0, 7, _weekday)
+    except (InvalidReport, ValueError):
+        return f"the schedule '{expr}' (not a valid crontab line)"
+    if weekdays is not None:
+        weekdays = sorted({d % 7 for d in weekdays})
+        if len(weekdays) == 7:
+            weekdays = None
+    # the time of day
+    every_day_words = True
+    if mins is None and hours is None:
+        when, every_day_words = "every minute", False
+    elif hours is None and minute.startswith("*/"):
+        when, every_day_words = f"every {int(minute[2:])} minutes", False
+    elif (hours is None or hour.startswith("*/")) and mins is not None:
+        past = ("on the hour" if mins == [0] else "at " + _and([str(m) for m in mins])
+                + " minutes past")
+        when = (f"every {int(hour[2:])} hours" if hours is not None else "every hour") + \
+            f", {past}"
+        every_day_words = False
+    elif mins is None:
+        when = "every minute of the hour from " + _and([f"{h:02d}:00" for h in hours])
+    else:
+        times = [f"{h:02d}:{m:02d}" for h in hours for m in mins]
+        when = "at " + (_and(times) if len(times) <= 6 else f"{len(times)} times a day, from "
+                        f"{times[0]} to {times[-1]}")
+    # the days
+    names = [_DAY_NAMES[d].capitalize() for d in weekdays or []]
+    if weekdays == [1, 2, 3, 4, 5]:
+        on_weekdays = "every weekday (Monday to Friday)"
+    elif weekdays == [0, 6]:
+        on_weekdays = "every Saturday and Sunday"
+    else:
+        on_weekdays = "every " + _and(names) if names else ""
+    in_months = (" in " + _and([_MONTHS[m - 1] for m in months])) if months else ""
+    of_month = "of " + _and([_MONTHS[m - 1] for m in months]) if months else "of every month"
+    if days is None and weekdays is None:
+        day = ("every day" if every_day_words else "") + in_months
+    elif days is None:
+        day = on_weekdays + in_months
+    elif weekdays is None:
+        day = f"on the {_and([_ordinal(d) for d in days])} {of_month}"
+    else:
+        day = (f"on the {_and([_ordinal(d) for d in days])} {of_month} and "
+               f"{on_weekdays}{in_months}")
+    text = f"{day} {when}".strip() if every_day_words or day else when
+    if not every_day_words and day:
+        text = f"{when}, {day}"
+    return text + (f" ({timezone} time)" if timezone else "")
+
+
 def normalise_cron(expr: str) -> str:
     """Check `expr` and return it with single spaces (as stored)."""
     cron_trigger(expr)
@@ -539,10 +637,11 @@ def _detail_tables(db: sqlite_utils.Database, names: Sequence[str],
             for measure, q in (mc.get("market") or {}).items():
                 rows.append([n, measure, q.get("p05"), q.get("median"), q.get("p95"),
                              q.get("mean")])
-        tables.append(_table("uncertainty", "Monte Carlo: the market over 10,000 draws",
-                             "measure", [_col("measure", "Measure"), _col("p05", "5th pct"),
-                                         _col("median", "Median"), _col("p95", "95th pct"),
-                                         _col("mean", "Mean")], rows))
+        tables.append(_table(
+            "uncertainty", "Uncertain take-up: the market over 10,000 draws (Monte Carlo)",
+            "measure", [_col("measure", "Measure"), _col("p05", "Low (1 in 20 draws below)"),
+                        _col("median", "Median"), _col("p95", "High (1 in 20 draws above)"),
+                        _col("mean", "Mean")], rows))
     if "sweep" in measures:
         keys = [("providers_sustainable", "Homes sustainable", "homes"),
                 ("providers_at_risk", "Homes at risk", "homes"),

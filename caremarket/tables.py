@@ -289,9 +289,9 @@ COST_BY_RURALITY = TableDef("cost_by_rurality", "Cost of care by rurality", (
     _c("contact_hours", "Contact hours a week", HOURS),
     _c("travel_minutes_per_contact_hour", "Travel minutes per contact hour", "minutes"),
     _c("cost_per_contact_hour", "Cost per contact hour", MONEY_H),
-    _c("la_hourly_rate", "LA rate", MONEY_H), _c("gap", "Gap", MONEY_H),
+    _c("la_hourly_rate", "LA rate", MONEY_H), _c("gap", "Cost above the LA rate", MONEY_H),
     _c("zones_under_cost", "Zones costing more than the rate", "zones"),
-    _c("la_uplift_per_week", "Uplift a week", MONEY_W),
+    _c("la_uplift_per_week", "LA uplift a week", MONEY_W),
     _c("fcoc_median", "FCoC median", MONEY_H), _c("fcoc_gap", "Cost above the FCoC median",
                                                   MONEY_H),
     _c("zones_above_fcoc", "Zones above it", "zones")),
@@ -308,9 +308,9 @@ ZONE_COSTS = TableDef("zone_costs", "Cost of care by zone", (
     _c("surplus", "Surplus", MONEY_H),
     _c("cost_per_contact_hour", "Cost per contact hour", MONEY_H),
     _c("cost_basis", "Costed on (assigned, fallback: cheapest agency in reach)"),
-    _c("la_hourly_rate", "LA rate", MONEY_H), _c("gap", "Gap", MONEY_H),
-    _c("rural_uplift_rate", "Rural uplift rate", MONEY_H),
-    _c("la_uplift_per_week", "Uplift a week", MONEY_W),
+    _c("la_hourly_rate", "LA rate", MONEY_H), _c("gap", "Cost above the LA rate", MONEY_H),
+    _c("rural_uplift_rate", "Rate that pays the cost (rural uplift rate)", MONEY_H),
+    _c("la_uplift_per_week", "LA uplift a week", MONEY_W),
     _c("travel_pay_per_contact_hour", "Travel time paid per contact hour", MONEY_H),
     _c("fcoc_median", "FCoC median", MONEY_H),
     _c("fcoc_gap", "Above the FCoC median", MONEY_H)),
@@ -326,8 +326,11 @@ CLASSES_TABLE = TableDef("classes", "Care homes by class, before and after", (
 
 BREAK_EVEN = TableDef("break_even", "Break-even fees per home", (
     _c("provider_id", "Id", link="provider"), _c("name", "Home"),
-    _c("zone_id", "Zone", link="zone"), _c("rurality", "Rurality"), _c("beds", "Beds", "beds"),
+    _c("zone_id", "Zone", link="zone"), _c("rurality", "Rurality"),
+    _c("group_id", "Group id"), _c("group_name", "Group"), _c("beds", "Beds", "beds"),
     _c("class_before", "Class now"), _c("class_after", "Class after"),
+    _c("at_risk_at", "At risk from (the swept lever's value)", SHARE),
+    _c("unviable_at", "Unviable from (the swept lever's value)", SHARE),
     _c("la_fee", "LA fee a week", MONEY_W), _c("self_funder_fee", "Self-funder fee a week",
                                                 MONEY_W),
     _c("break_even_la_fee", "Break-even LA fee", MONEY_W), _c("fee_uplift", "Uplift", MONEY_W),
@@ -446,10 +449,15 @@ def zone_cost_rows(result: Mapping[str, Any]) -> list[dict[str, Any]]:
 def break_even_rows(result: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Every home of an equalisation (or viability) result, the largest uplift first."""
     rows = []
+    # where the sweep says each home tips (the value of the swept lever)
+    tips = {str(t["provider_id"]): t for t in (result.get("sweep") or {}).get("tipping") or []}
     for h in (result.get("viability") or {}).get("providers") or []:
         b, s = h["baseline"], h["scenario"]
+        tip = tips.get(str(h["provider_id"])) or {}
         rows.append({"provider_id": h["provider_id"], "name": h["name"],
                      "zone_id": h.get("zone_id"), "rurality": h.get("rurality"),
+                     "group_id": h.get("group_id"), "group_name": h.get("group_name"),
+                     "at_risk_at": tip.get("at_risk_at"), "unviable_at": tip.get("unviable_at"),
                      "beds": h.get("beds"), "class_before": b["class"],
                      "class_after": s["class"], "la_fee": s["la_fee"],
                      "self_funder_fee": s["self_funder_fee"],

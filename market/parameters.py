@@ -55,8 +55,13 @@ _HMRC = ("HMRC approved mileage allowance payments, cars and vans, first 10,000 
          "45p, GOV.UK 'Expenses and benefits: business travel mileage for employees' own "
          "vehicles' (https://www.gov.uk/expenses-and-benefits-business-travel-mileage/"
          "rules-for-tax); rate in force since 6 April 2011")
-_UNTESTED = ("project assumption, not yet back-tested against the Homecare Association "
-             "'Minimum Price for Homecare' breakdown or FCoC 2022 Annex B line items")
+_HCA20 = ("Homecare Association (then UKHCA), 'Minimum Price for Homecare for April 2020-March "
+          "2021', 20 January 2020, breakdown of the 20.69 hourly rate")
+_HCA25 = ("Homecare Association, 'Minimum Price for Homecare 2025-26' (18 December 2024), 32.14 an "
+          "hour, and 'Fee rates for state-funded homecare in 2025-26' (5 June 2025), 22.71 an hour "
+          "for care workers' statutory employment costs")
+_FCOC = "Fair Cost of Care 2022, council Annex B home-care medians"
+_BACKTEST = "back-tested in docs/parameters.md"
 # effective_from is set only where the value is dated (a rate announced from a date); constants
 # and assumptions carry None.
 DEFAULTS: tuple[Parameter, ...] = (
@@ -98,17 +103,29 @@ DEFAULTS: tuple[Parameter, ...] = (
     Parameter("care_worker_hourly_wage", "Care-worker hourly wage (National Living Wage)",
               "GBP/hour", 12.21, "2025-04-01", _NLW, "cost_of_care", 0.0, 200.0),
     Parameter("on_cost_rate", "Employer on-costs (NI, pension, holiday, sickness, training)",
-              "share of wage", 0.26, None, f"{_UNTESTED}; {_M} s4", "cost_of_care", 0.0, 5.0),
+              "share of wage", 0.30, None,
+              f"{_HCA20}: NI and pensions 1.14 + other wage on-costs 1.97 on contact and travel "
+              f"pay 10.42 = 0.2985; {_FCOC}, Herefordshire: holiday 1.63 + sickness 0.47 + NI "
+              "0.90 + pension 0.45 + training 0.28 on direct 11.06 + travel time 2.24 = 0.2805; "
+              "neither includes the employer NI rise of 6 April 2025 (13.8% to 15%, threshold "
+              f"9,100 to 5,000 a year); {_BACKTEST}", "cost_of_care", 0.0, 5.0),
     Parameter("pence_per_mile", "Mileage paid per mile", "pence/mile", 45.0, "2011-04-06",
               _HMRC, "cost_of_care", 0.0, 500.0),
     Parameter("round_kmh", "Average road speed over care rounds", "km/h", 30.0, None,
-              "Herefordshire Council, Fair Cost of Care 2022 Annex B, home care: 3.85 miles in "
-              "14 minutes' travel per contact hour (26.5 km/h); Homecare Association 2020-21 "
-              f"cost breakdown (about 32 km/h); {_M} s8", "cost_of_care", 1.0, 200.0),
-    Parameter("overhead_rate", "Overheads on direct costs", "share", 0.30, None,
-              f"{_UNTESTED}; {_M} s4", "cost_of_care", 0.0, 5.0),
+              "Herefordshire Council, Fair Cost of Care 2022 Annex B, home care: mileage 1.54 at "
+              "40p is 3.85 miles in 14 minutes' travel per contact hour (26.6 km/h); "
+              f"{_HCA20}: mileage 1.36 with 11.7 minutes' travel per contact hour (travel time "
+              "1.70 on pay 8.72), 25 km/h at 45p a mile, 32 km/h at 35p; "
+              f"{_M} s8", "cost_of_care", 1.0, 200.0),
+    Parameter("overhead_rate", "Overheads on direct costs", "share", 0.35, None,
+              f"{_HCA20}: running the business 5.20 on care-worker costs 14.89 = 0.349; "
+              f"{_HCA25}: 32.14 / 1.03 / 22.71 - 1 = 0.374; {_FCOC}: Herefordshire (business "
+              "6.06 + PPE 0.71 on 18.58) 0.364, Rutland (5.88 on 16.42) 0.358; "
+              f"{_BACKTEST}", "cost_of_care", 0.0, 5.0),
     Parameter("surplus_rate", "Provider surplus (profit) on total cost", "share", 0.03,
-              None, f"{_UNTESTED}; {_M} s4", "cost_of_care", -1.0, 5.0),
+              None, f"{_HCA20}: surplus 0.60 on costs 20.09 = 0.030 (the HCA's 3%, a minimum); "
+              f"{_FCOC}, return on operations on costs: Herefordshire 0.030, Gloucestershire "
+              f"0.061, Rutland 0.091; {_BACKTEST}", "cost_of_care", -1.0, 5.0),
     # Section 5: equalisation scenario levers (defaults: the baseline, nothing changes)
     Parameter("take_up", "Share of self-funders moving to the LA rate (Care Act s18(3))", "share",
               0.0, None, f"{_LEVER}; Care Act 2014 s18(3); {_M} s5", "equalisation", 0.0, 1.0),

@@ -724,6 +724,29 @@ class CoverageModel:
         gaps = self.zones[self.zones["unmet_hours"] > floor]
         return gaps.sort_values(["unmet_hours", "zone_id"], ascending=[False, True])
 
+    def bases_in_reach(self, per_zone: int = 10) -> pd.DataFrame:
+        """Return each zone's bases within the travel limit: the `per_zone` nearest and every
+        one the solution assigns hours to (columns zone_id, provider_id, minutes,
+        contact_hours, source), nearest first within a zone.
+
+        Capped per zone so that a national run (millions of pairs) stays a small record; the
+        count of every reachable base is `zones.reachable_providers`.
+        """
+        if self.status == "not solved":
+            raise CareMarketError("solve() the model before reading its result")
+        m = self.market
+        order = np.lexsort((m.minutes, m.pair_zone))
+        z = m.pair_zone[order]
+        first = np.searchsorted(z, z, side="left")
+        rank = np.arange(len(z)) - first
+        keep = order[(rank < per_zone) | (self._x[order] > 1e-9)]
+        return pd.DataFrame({
+            "zone_id": self.zones["zone_id"].to_numpy()[m.pair_zone[keep]],
+            "provider_id": self.providers["provider_id"].to_numpy()[m.pair_provider[keep]],
+            "minutes": m.minutes[keep], "contact_hours": self._x[keep],
+            "source": np.where(m.from_matrix[keep], "matrix", "estimate"),
+        })
+
     def parameters(self) -> dict[str, Any]:
         """The parameters and scenario levers this run used."""
         m = self.market

@@ -8,8 +8,8 @@ p-median and MCLP on spopt's San Francisco instance, LSCP on the same, and OR-Li
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -26,6 +26,7 @@ from optimizer.coverage import (
     prepare_market,
 )
 from optimizer.lp import INF, LinearProgram, Phase, resolve_solver, solve_lexicographic
+from optimizer.pmedian import LagrangianSearch, TimeUp, interchange, reduced_radius_lp
 
 
 def _check_costs(costs: np.ndarray, what: str = "cost matrix") -> np.ndarray:
@@ -96,28 +97,34 @@ class _Classic:
 class PMedian(_Classic):
     """p-median: open exactly p sites, assign each demand point to one, least weighted cost.
 
-    Started from a vertex-substitution incumbent (`pmedian_heuristic`). The default is the
-    classic assignment formulation below; `formulation="radius"` is the radius formulation
-    (`radius_lp`, Garcia, Labbe and Marin 2011) solved by radius expansion, exact but, as
-    built here, not yet faster on OR-Library (docs/optimizer.md):
+    Started from a vertex-substitution incumbent (`pmedian_heuristic`). Formulations
+    (docs/optimizer.md, measured on OR-Library pmed1-40):
+
+    * "lagrangian": the Lagrangian bound (`optimizer.pmedian`) with reduction tests and
+      branch and bound on sites, in NumPy (no LP solver);
+    * "radius": the same root bound and reduction tests, then the radius formulation
+      (Garcia, Labbe and Marin 2011) on the pairs kept, solved by the MIP back end;
+    * "assignment": the classic formulation, whole, by the MIP back end:
 
         min  sum_ij w_i c_ij y_ij
         s.t. sum_j y_ij = 1 (every i);  y_ij <= x_j (every i, j);  sum_j x_j = p
              x_j binary, y_ij >= 0 (integral at the optimum given x)
 
+    * "auto" (the default): "lagrangian" when every w_i c_ij is an integer and p <= 20,
+      else "radius" (`choose_formulation`).
+
     On a time-out the status is "time_limit" with the incumbent, the bound and the gap.
     """
 
     name = "pmedian"
-    FORMULATIONS = ("radius", "assignment")
+    FORMULATIONS = ("auto", "lagrangian", "radius", "assignment")
+    LAGRANGIAN_MAX_P = 20  # measured: docs/optimizer.md, "Choosing the formulation"
     formulation: str
     constant: float
-    levels: int
-    start = "max"  # radius: start every client at the incumbent's longest assignment
 
     @classmethod
     def from_cost_matrix(cls, costs, p: int, weights=None, demand_names=None,
-                         site_names=None, formulation: str = "assignment") -> PMedian:
+                         site_names=None, formulation: str = "auto") -> PMedian:
         c = _check_costs(costs)
         n, m = c.shape
         if not 1 <= p <= m:
@@ -126,12 +133,7 @@ class PMedian(_Classic):
             raise InvalidInput(f"unknown p-median formulation '{formulation}' (choose from "
                                f"{', '.join(cls.FORMULATIONS)})")
         w = _weights(weights, n)
-        if formulation == "radius":
-            # built in solve(), with radii from the incumbent; n_columns for `auto` only
-            lp = LinearProgram(sp.csc_matrix((1, m + n)), np.zeros(1), np.zeros(1),
-                               np.zeros(m + n), np.ones(m + n))
-            model = cls(lp, np.zeros(m + n), m, 0, demand_names, site_names)
-        else:
+        if formulation == "assignment":
             ny = n * m
             ii = np.repeat(np.arange(n), m)
             jj = np.tile(np.arange(m), n)
@@ -147,142 +149,162 @@ class PMedian(_Classic):
                                np.r_[np.full(ny, INF), np.ones(m)], integer)
             obj = np.r_[(w[:, None] * c).ravel(), np.zeros(m)]
             model = cls(lp, obj, m, ny, demand_names, site_names)
-            model.constant = 0.0
-        model.weights, model.costs, model.p, model.formulation = w, c, p, formulation
+        else:
+            # built in solve() from the reduction; the shape serves `resolve_solver` only
+            lp = LinearProgram(sp.csc_matrix((1, m + n)), np.zeros(1), np.zeros(1),
+                               np.zeros(m + n), np.ones(m + n))
+            model = cls(lp, np.zeros(m + n), m, 0, demand_names, site_names)
+        model.constant = 0.0
+        model.weights, model.costs, model.p = w, c, p
+        model.formulation = choose_formulation(c, w, p) if formulation == "auto" else formulation
         return model
 
-    def solve(self, solver: str | None = "auto", time_limit: float | None = None):
+    def solve(self, solver: str | None = "auto", time_limit: float | None = None,
+              threads: int | None = None):
         """Solve to proven optimality, or until `time_limit` seconds (status "time_limit",
-        the incumbent, `bound` and `gap`); return self. Raises OptimisationError."""
-        import time
-
+        the incumbent, `bound` and `gap`); return self. `threads` caps HiGHS's threads.
+        Raises OptimisationError."""
         start = time.perf_counter()
         self.solver = resolve_solver(solver, self.lp.shape[1], integer=True)
         self.time_limit = time_limit
+        self.threads = threads
+        end = None if time_limit is None else start + time_limit
         budget = 5.0 if time_limit is None else max(0.0, min(5.0, 0.1 * time_limit))
         incumbent = pmedian_heuristic(self.costs, self.p, self.weights, budget)
         self.heuristic_objective = float(
             (self.weights * self.costs[:, incumbent].min(axis=1)).sum())
-        left = None if time_limit is None else max(time_limit - (time.perf_counter() - start),
-                                                   1e-3)
         self.bound: float | None = None
         self.rounds = 0
-        if self.formulation == "radius":
-            self.site_indices, self.status, self.bound = self._solve_radius(incumbent, left)
-        elif self.solver in ("highs", "ipm", "simplex"):
-            self.site_indices, self.status, self.bound = self._solve_highs(incumbent, left)
+        self.reduction: dict[str, Any] | None = None
+        if self.formulation == "assignment":
+            left = None if end is None else max(end - time.perf_counter(), 1e-3)
+            self._solve_assignment(incumbent, left)
         else:
-            try:
-                result = solve_lexicographic(self.lp, [Phase("objective", self.cost, 0.0)],
-                                             self.solver, left)
-                x = result.last.x
-                self.site_indices = np.flatnonzero(
-                    x[self.site_col:self.site_col + self.n_sites] > 0.5)
-                self.status = "optimal"
-            except OptimisationError as exc:
-                if "time limit" not in str(exc):
-                    raise
-                # CBC through PuLP gives no bound on a time-out: the incumbent only
-                self.site_indices, self.status = incumbent, "time_limit"
+            self._solve_lagrangian(incumbent, end)
+            if self.formulation == "lagrangian":
+                self.solver = None  # type: ignore[assignment]  # NumPy only: no MIP back end
         self.sites = [self.site_names[j] for j in self.site_indices]
         self._finish()
         if self.status == "optimal":
             self.bound = self.objective
+        elif self.bound is not None:
+            self.bound = min(self.bound, self.objective)
         self.gap = (None if self.bound is None else
                     max(0.0, self.objective - self.bound) / max(abs(self.objective), 1e-12))
         self.seconds = time.perf_counter() - start
         return self
 
-    def _solve_radius(self, incumbent: np.ndarray, time_limit: float | None):
-        """Solve relaxations with every client's levels cut at a radius (at first the
-        incumbent's longest assignment); a client placed beyond its radius has it raised to
-        its distance there, and the model is solved again, until none is: then the
-        relaxation's optimum is feasible at its own cost, so optimal."""
-        import time
-
-        end = None if time_limit is None else time.perf_counter() + time_limit
-        c, w = self.costs, self.weights
-        best = incumbent
-        best_d = c[:, best].min(axis=1)
-        best_value = float((w * best_d).sum())
-        radius = np.full(c.shape[0], best_d.max()) if self.start == "max" else best_d.copy()
-        bound = None
-        while True:
-            self.rounds += 1
-            rm = radius_lp(c, self.p, w, radius)
-            self.levels = rm.levels
-            left = None if end is None else end - time.perf_counter()
-            if left is not None and left <= 0:
-                return best, "time_limit", bound
-            if self.solver in ("highs", "ipm", "simplex"):
-                opened, status, relax = self._run_highs(rm, best, best_d, left)
-            else:
-                opened, status, relax = self._run_cbc(rm, left)
-            if relax is not None:
-                bound = relax if bound is None else max(bound, relax)
-            if opened is not None:
-                d = c[:, opened].min(axis=1)
-                value = float((w * d).sum())
-                if value < best_value:
-                    best, best_d, best_value = opened, d, value
-            if status == "time_limit":
-                return best, "time_limit", bound
-            beyond = rm.truncated & (d > radius)
-            if not beyond.any():
-                return opened, "optimal", None
-            radius = np.where(beyond, d, radius)
-
-    def _run_highs(self, rm: RadiusModel, best, best_d, time_limit):
-        from optimizer.lp import HighsBackend
-
-        engine = HighsBackend(rm.lp)
-        engine.set_objective(rm.cost)
-        h = engine.h
-        h.setSolution(_highs_solution(h, rm.columns_for(best_d, best, self.n_sites)))
-        h.setOptionValue("time_limit", float(time_limit) if time_limit else INF)
-        h.run()
-        ms = engine._highspy.HighsModelStatus
-        status = h.getModelStatus()
-        info = h.getInfo()
-        m = self.n_sites
-        if status == ms.kOptimal:
-            x = np.asarray(h.getSolution().col_value, float)
-            return (np.flatnonzero(x[:m] > 0.5), "optimal",
-                    float(info.objective_function_value) + rm.constant)
-        if status == ms.kTimeLimit:
-            lb = float(info.mip_dual_bound) + rm.constant
-            opened = None
-            if info.primal_solution_status >= 2:
-                x = np.asarray(h.getSolution().col_value, float)
-                opened = np.flatnonzero(x[:m] > 0.5)
-                if len(opened) != self.p:
-                    opened = None
-            return opened, "time_limit", lb if np.isfinite(lb) else None
-        raise OptimisationError(f"HiGHS did not find an optimum: "
-                                f"{h.modelStatusToString(status)}")
-
-    def _run_cbc(self, rm: RadiusModel, time_limit):
+    def _solve_assignment(self, incumbent: np.ndarray, left: float | None) -> None:
+        self.rounds = 1
+        if self.solver in ("highs", "ipm", "simplex"):
+            self.site_indices, self.status, self.bound = self._solve_highs(incumbent, left)
+            return
         try:
-            result = solve_lexicographic(rm.lp, [Phase("objective", rm.cost, 0.0)], "cbc",
-                                         time_limit)
+            result = solve_lexicographic(self.lp, [Phase("objective", self.cost, 0.0)],
+                                         self.solver, left)
+            x = result.last.x
+            self.site_indices = np.flatnonzero(
+                x[self.site_col:self.site_col + self.n_sites] > 0.5)
+            self.status = "optimal"
         except OptimisationError as exc:
             if "time limit" not in str(exc):
                 raise
-            return None, "time_limit", None  # CBC through PuLP gives no bound on a time-out
-        x = result.last.x
-        return (np.flatnonzero(x[:self.n_sites] > 0.5), "optimal",
-                result.last.objective + rm.constant)
+            # CBC through PuLP gives no bound on a time-out: the incumbent only
+            self.site_indices, self.status = incumbent, "time_limit"
+
+    def _solve_lagrangian(self, incumbent: np.ndarray, end: float | None) -> None:
+        """Root bound and reduction, then branch and bound ("lagrangian") or the reduced
+        radius formulation ("radius"); fills sites, status, bound and `reduction`."""
+        search = LagrangianSearch(self.costs, self.weights, self.p, incumbent, end)
+        self.search = search
+        proven = False
+        if self.p == self.n_sites:
+            proven = True
+        else:
+            try:
+                root = search.root_bound()
+                proven = root.bound > search.cutoff
+                red = search.reduce()
+                self.reduction = {"root_bound": root.bound,
+                                  "sites_closed": int(red.closed.sum()),
+                                  "sites_fixed_open": int(red.fixed.sum()),
+                                  "pairs_kept": int(red.keep.sum())}
+                if not proven and self.formulation == "lagrangian":
+                    proven = search.branch_and_bound()
+                elif not proven:
+                    proven = self._solve_reduced_radius(search, red, end)
+            except TimeUp:
+                proven = False
+        self.site_indices = search.sites
+        self.status = "optimal" if proven else "time_limit"
+        self.bound = None if not np.isfinite(search.bound) else float(search.bound)
+        if self.reduction is not None:
+            self.reduction.update(subgradient_iterations=search.iterations,
+                                  nodes=search.nodes)
+
+    def _solve_reduced_radius(self, search: LagrangianSearch, red, end: float | None) -> bool:
+        built = reduced_radius_lp(self.costs, self.weights, self.p, red)
+        self.rounds = 1
+        if built is None:  # some point keeps no pair: nothing beats the incumbent
+            return True
+        lp, cost, constant, pairs = built
+        assert self.reduction is not None
+        self.reduction["radius_pairs"] = pairs
+        self.reduction["radius_rows"] = int(lp.shape[0])
+        left = None if end is None else end - time.perf_counter()
+        if left is not None and left <= 0:
+            raise TimeUp
+        m = self.n_sites
+        if self.solver in ("highs", "ipm", "simplex"):
+            from optimizer.lp import HighsBackend
+
+            engine = HighsBackend(lp, threads=self.threads)
+            engine.set_objective(cost)
+            h = engine.h
+            h.setOptionValue("time_limit", float(left) if left else INF)
+            _run(h, engine._highspy, self.threads)
+            ms = engine._highspy.HighsModelStatus
+            status = h.getModelStatus()
+            info = h.getInfo()
+            if status in (ms.kOptimal, ms.kTimeLimit) and info.primal_solution_status >= 2:
+                x = np.asarray(h.getSolution().col_value, float)
+                opened = np.flatnonzero(x[:m] > 0.5)
+                if len(opened) == self.p:
+                    search._offer(opened)
+            if status == ms.kInfeasible or status == ms.kOptimal:
+                search.bound = search.ub
+                return True
+            if status == ms.kTimeLimit:
+                lb = float(info.mip_dual_bound) + constant
+                if np.isfinite(lb):
+                    search.bound = max(search.bound, min(lb, search.ub))
+                return False
+            raise OptimisationError(f"HiGHS did not find an optimum: "
+                                    f"{h.modelStatusToString(status)}")
+        try:
+            result = solve_lexicographic(lp, [Phase("objective", cost, 0.0)], self.solver, left,
+                                         self.threads)
+        except OptimisationError as exc:
+            if "time limit" in str(exc):
+                return False  # CBC through PuLP gives no bound: the root bound stands
+            if "Infeasible" in str(exc):
+                search.bound = search.ub
+                return True
+            raise
+        search._offer(np.flatnonzero(result.last.x[:m] > 0.5))
+        search.bound = search.ub
+        return True
 
     def _solve_highs(self, incumbent: np.ndarray, time_limit: float | None):
         from optimizer.lp import HighsBackend
 
-        engine = HighsBackend(self.lp)
+        engine = HighsBackend(self.lp, threads=self.threads)
         engine.set_objective(self.cost)
         h = engine.h
         x0 = self._columns_for(incumbent)
         h.setSolution(_highs_solution(h, x0))
         h.setOptionValue("time_limit", float(time_limit) if time_limit else INF)
-        h.run()
+        _run(h, engine._highspy, self.threads)
         ms = engine._highspy.HighsModelStatus
         status = h.getModelStatus()
         info = h.getInfo()
@@ -316,15 +338,34 @@ class PMedian(_Classic):
         sub = self.costs[:, self.site_indices]
         self.assigned = self.site_indices[np.argmin(sub, axis=1)]
         self.objective = float((self.weights * sub.min(axis=1)).sum())
-        self.mean_cost = self.objective / float(self.weights.sum())
+        total = float(self.weights.sum())
+        self.mean_cost = self.objective / total if total > 0 else 0.0  # no weight: no cost
 
     def to_dict(self) -> dict[str, Any]:
         out = {**super().to_dict(), "p": self.p, "mean_cost": self.mean_cost,
                "formulation": self.formulation, "bound": self.bound, "gap": self.gap,
-               "seconds": self.seconds, "rounds": self.rounds}
+               "seconds": self.seconds, "rounds": self.rounds, "reduction": self.reduction}
         if self.status == "time_limit":
             out["time_limit"] = self.time_limit
         return out
+
+
+def choose_formulation(costs: np.ndarray, weights: np.ndarray, p: int) -> str:
+    """`auto`'s choice (measured, docs/optimizer.md): branch and bound on the Lagrangian
+    bound needs integer costs w_i c_ij to prune at `UB - 1` and wins for few sites, where
+    the LP gap is widest; otherwise the reduced radius MIP."""
+    wc = weights[:, None] * costs
+    integral = bool(np.all(wc == np.round(wc)))
+    return "lagrangian" if integral and p <= PMedian.LAGRANGIAN_MAX_P else "radius"
+
+
+def _run(h, highspy, threads: int | None) -> None:
+    """Run HiGHS; a thread count other than the one its global scheduler started with makes
+    the run fail without a status, so the scheduler is restarted once with the count asked."""
+    h.run()
+    if threads and h.getModelStatus() == highspy.HighsModelStatus.kNotset:
+        highspy.Highs.resetGlobalScheduler(True)
+        h.run()
 
 
 def _highs_solution(h, x: np.ndarray):
@@ -420,8 +461,6 @@ def pmedian_heuristic(costs: np.ndarray, p: int, weights: np.ndarray,
     """Greedy addition then best-improvement vertex substitution (Teitz and Bart 1968, with
     Whitaker's fast interchange); return the open site indices. Stops at a local optimum or
     after `seconds`. Gives the incumbent and the upper bound for the exact model."""
-    import time
-
     end = time.perf_counter() + seconds
     c = costs
     n, m = c.shape
@@ -433,105 +472,7 @@ def pmedian_heuristic(costs: np.ndarray, p: int, weights: np.ndarray,
         j = int(np.argmin(total))
         opened.append(j)
         best = np.minimum(best, c[:, j])
-    if p == m:
-        return np.array(sorted(opened))
-    open_ = np.array(opened)
-    while time.perf_counter() < end:
-        sub = c[:, open_]
-        order = np.argsort(sub, axis=1)
-        near = order[:, 0]
-        d1 = sub[np.arange(n), near]
-        d2 = sub[np.arange(n), order[:, 1]] if p > 1 else np.full(n, np.inf)
-        current = float((weights * d1).sum())
-        m1 = np.minimum(d1[:, None], c)
-        add = (weights[:, None] * m1).sum(axis=0)  # cost with j added, nothing removed
-        extra = weights[:, None] * (np.minimum(d2[:, None], c) - m1)
-        owner = sp.csr_matrix((np.ones(n), (near, np.arange(n))), shape=(p, n))
-        swap = add[None, :] + owner @ extra  # p x m: remove open_[r], add j
-        swap[:, open_] = np.inf
-        r, j = (int(v) for v in np.unravel_index(int(np.argmin(swap)), swap.shape))
-        if swap[r, j] >= current - 1e-9 * max(1.0, abs(current)):
-            break
-        open_[r] = j
-    return np.sort(open_)
-
-
-def radius_lp(costs: np.ndarray, p: int, weights: np.ndarray,
-              radius: np.ndarray | None = None):
-    """The radius formulation (Garcia, Labbe and Marin 2011) in its sparse, chained form
-    (Elloumi 2010): return (LinearProgram, cost vector, constant, n levels kept).
-
-    For client i with sorted distinct distances D_i1 < ... < D_iL, z_ik = 1 when its distance
-    exceeds D_ik. Row k: z_ik - z_i,k-1 + sum_{j: c_ij = D_ik} y_j >= 0 (z_i0 = 1, z_iL = 0);
-    objective sum_i w_i (D_i1 + sum_k (D_i,k+1 - D_ik) z_ik). With p of m sites open, one of
-    each client's m - p + 1 nearest sites is open, so levels beyond that distance are dropped.
-    With `radius` (per client), levels beyond it are dropped too and the last z kept costs only
-    its own step: a relaxation, exact when no client is placed beyond its radius.
-    """
-    n, m = costs.shape
-    order = np.argsort(costs, axis=1, kind="stable")
-    cs = np.take_along_axis(costs, order, axis=1)
-    full = cs <= cs[:, [m - p]]
-    keep = full if radius is None else full & (cs <= radius[:, None])
-    new = np.ones_like(cs, bool)
-    new[:, 1:] = cs[:, 1:] != cs[:, :-1]
-    nxt = np.where(new & full & ~keep, cs, np.inf).min(axis=1)  # first distance dropped
-    truncated = np.isfinite(nxt)
-    new &= keep
-    level = np.cumsum(new, axis=1) - 1  # 0-based level of each (i, rank)
-    n_levels = new.sum(axis=1)  # L_i
-    row_base = np.r_[0, np.cumsum(n_levels)[:-1]]
-    n_rows = int(n_levels.sum())
-    z_count = n_levels - 1 + truncated
-    z_base = m + np.r_[0, np.cumsum(z_count)[:-1]]
-    n_cols = m + int(z_count.sum())
-    ii, tt = np.nonzero(keep)
-    y_rows = row_base[ii] + level[ii, tt]
-    y_cols = order[ii, tt]
-    # z_ik (k = 0..L_i-2, 0-based) is +1 in row k and -1 in row k+1
-    zi = np.repeat(np.arange(n), z_count)
-    zk = np.arange(len(zi)) - np.repeat(np.r_[0, np.cumsum(z_count)[:-1]], z_count)
-    z_cols = z_base[zi] + zk
-    closes = zk < n_levels[zi] - 1  # a truncated client's last z has no next row
-    rows = np.r_[y_rows, row_base[zi] + zk, (row_base[zi] + zk + 1)[closes], np.full(m, n_rows)]
-    cols = np.r_[y_cols, z_cols, z_cols[closes], np.arange(m)]
-    vals = np.r_[np.ones(len(y_rows)), np.ones(len(zi)), -np.ones(int(closes.sum())),
-                 np.ones(m)]
-    A = sp.csc_matrix((vals, (rows, cols)), shape=(n_rows + 1, n_cols))
-    first = np.zeros(n_rows, bool)
-    first[row_base] = True
-    rl = np.r_[np.where(first, 1.0, 0.0), [p]]
-    ru = np.r_[np.full(n_rows, INF), [p]]
-    dist = cs[new]  # D_ik in row order
-    step = np.diff(np.r_[dist, 0.0])  # D_i,k+1 - D_ik (the last of each client unused)
-    last = row_base + n_levels - 1
-    step[last] = np.where(truncated, nxt - dist[last], 0.0)
-    has_z = np.ones(n_rows, bool)
-    has_z[last] = truncated
-    zc = (weights[np.repeat(np.arange(n), n_levels)] * step)[has_z]
-    obj = np.r_[np.zeros(m), zc]
-    integer = np.r_[np.ones(m, bool), np.zeros(n_cols - m, bool)]
-    lp = LinearProgram(A, rl, ru, np.zeros(n_cols), np.ones(n_cols), integer)
-    constant = float((weights * cs[:, 0]).sum())
-    return RadiusModel(lp, obj, constant, n_rows, truncated, zi, dist[has_z])
-
-
-@dataclass
-class RadiusModel:
-    lp: LinearProgram
-    cost: np.ndarray
-    constant: float
-    levels: int
-    truncated: np.ndarray  # per client: levels beyond its radius dropped
-    z_client: np.ndarray  # per z column: its client
-    z_distance: np.ndarray  # per z column: D_ik (z = 1 when the client's distance exceeds it)
-
-    def columns_for(self, sub_min: np.ndarray, opened: np.ndarray, m: int) -> np.ndarray:
-        """The column vector for the open sites `opened`; `sub_min` each client's distance."""
-        x = np.zeros(self.lp.shape[1])
-        x[opened] = 1.0
-        x[m:] = (self.z_distance < sub_min[self.z_client]).astype(float)
-        return x
+    return interchange(c, weights, np.array(opened), end)
 
 
 def costs_from_long(frame: pd.DataFrame, demand_col: str, site_col: str, cost_col: str,

@@ -230,7 +230,8 @@ def test_no_page_breaks_the_content_security_policy(page):
                          "e.violatedDirective + ' ' + e.blockedURI));")
     pid = page.request.get("/api/v1/providers?per_page=1").json()["items"][0]["provider_id"]
     for path in ("/", "/providers", f"/providers/{pid}", "/map", "/coverage", "/equalisation",
-                 "/fcoc", "/data", "/reports", "/account/tokens", "/admin/users", "/login"):
+                 "/fcoc", "/data", "/reports", "/account/tokens", "/admin/users", "/zones/S0001",
+                 "/glossary", "/login"):
         resp = page.goto(path)
         assert resp is not None and resp.status == 200, path
         csp = resp.headers["content-security-policy"]

@@ -16,8 +16,19 @@ from market.cost_of_care import (
 from market.errors import InvalidInput
 from market.parameters import ParameterSet
 
-# methodology s7: t, hop, tau, direct_wage, on_costs, mileage, overheads, surplus, cost
+# docs/methodology.md s7 at the project's defaults (on-cost 0.30, overheads 0.35, surplus 0.03,
+# sourced in docs/parameters.md): t, hop, tau, direct_wage, on_costs, mileage, overheads,
+# surplus, cost. Recomputed by hand from the s4 formulas when issue 12 changed the on-cost and
+# overhead defaults (tau, direct wage and mileage do not depend on them and are unchanged).
 S7 = [
+    (10, 5, 11.1111, 14.4711, 4.3413, 1.5534, 7.1281, 0.8248, 28.3187),
+    (20, 12, 24.8889, 17.2749, 5.1825, 3.4797, 9.0780, 1.0504, 36.0654),
+    (35, 18, 39.5556, 20.2596, 6.0779, 5.5302, 11.1537, 1.2906, 44.3119),
+]
+# ../shared/docs/methodology.md s7, at the shared methodology's rates (0.26, 0.30, 0.03): the
+# project still reproduces the shared table when given those rates.
+SHARED_RATES = {"on_cost_rate": 0.26, "overhead_rate": 0.30, "surplus_rate": 0.03}
+SHARED_S7 = [
     (10, 5, 11.1111, 14.4711, 3.7625, 1.5534, 5.9361, 0.7717, 26.4948),
     (20, 12, 24.8889, 17.2749, 4.4915, 3.4797, 7.5738, 0.9846, 33.8044),
     (35, 18, 39.5556, 20.2596, 5.2675, 5.5302, 9.3172, 1.2112, 41.5856),
@@ -40,19 +51,30 @@ def test_section7_home_care_rows(row):
         assert shown(g, e, 4), (g, e)
 
 
+@pytest.mark.parametrize("row", SHARED_S7)
+def test_shared_methodology_section7_rows_at_its_rates(row):
+    t, hop, *expected = row
+    tau = tau_minutes(t, hop)
+    lines = cost_lines(tau, ParameterSet(SHARED_RATES)).iloc[0]
+    got = [lines[c] for c in ("tau", "direct_wage", "on_costs", "mileage", "overheads",
+                              "surplus", "cost_per_contact_hour")]
+    for g, e in zip(got, expected, strict=True):
+        assert shown(g, e, 4), (g, e)
+
+
 def test_section7_exact_values_to_1e6():
     # The first row recomputed by hand from the formulas, to 1e-6 relative.
     tau = (60 / 45) * (2 * 10 / 6 + 5)
     direct = 12.21 * (1 + tau / 60)
-    on = direct * 0.26
+    on = direct * 0.30
     mileage = tau / 60 * 30 * 0.621371 * 45 / 100
-    over = (direct + on + mileage) * 0.30
+    over = (direct + on + mileage) * 0.35
     surplus = (direct + on + mileage + over) * 0.03
     lines = cost_lines([tau]).iloc[0]
     assert lines["cost_per_contact_hour"] == pytest.approx(direct + on + mileage + over + surplus,
                                                            rel=1e-12)
-    # s7 prints 4 decimals: 26.4948 is this value rounded (26.49483, 1.1e-6 relative off)
-    assert shown(lines["cost_per_contact_hour"], 26.4948, 4)
+    # s7 prints 4 decimals: 28.3187 is this value rounded (28.318739...)
+    assert shown(lines["cost_per_contact_hour"], 28.3187, 4)
 
 
 def test_cost_is_affine_in_tau_so_weighted_mean_is_exact():
@@ -81,18 +103,18 @@ def test_zone_costs_weight_tau_by_contact_hours_gap_and_uplift():
         "contact_hours": [30.0, 10.0, 20.0], "tau": [10.0, 30.0, 40.0]})
     zones = pd.DataFrame({"zone_id": ["Z1", "Z2", "Z3"], "rurality": ["urban", "sparse", "town"],
                           "self_funder_share": [0.5, 0.0, 0.0]})
-    z = zone_costs(assignment, zones, la_rate=30.0, fallback_tau={"Z3": 12.0}).set_index(
+    z = zone_costs(assignment, zones, la_rate=31.0, fallback_tau={"Z3": 12.0}).set_index(
         "zone_id")
     assert z.loc["Z1", "tau"] == pytest.approx((30 * 10 + 10 * 30) / 40)
     assert z.loc["Z1", "contact_hours"] == 40
     c1 = cost_lines([15.0]).iloc[0]["cost_per_contact_hour"]
     c2 = cost_lines([40.0]).iloc[0]["cost_per_contact_hour"]
     assert z.loc["Z1", "cost_per_contact_hour"] == pytest.approx(c1)
-    assert z.loc["Z1", "gap"] == pytest.approx(c1 - 30.0)
-    assert z.loc["Z1", "uplift_per_hour"] == 0.0  # 30/hour covers ~29.8
-    assert z.loc["Z2", "uplift_per_hour"] == pytest.approx(c2 - 30.0)
+    assert z.loc["Z1", "gap"] == pytest.approx(c1 - 31.0)
+    assert z.loc["Z1", "uplift_per_hour"] == 0.0  # 31/hour covers 30.51 (tau 15 at the defaults, by hand)
+    assert z.loc["Z2", "uplift_per_hour"] == pytest.approx(c2 - 31.0)
     assert z.loc["Z2", "rural_uplift_rate"] == pytest.approx(c2)
-    assert z.loc["Z2", "la_uplift_per_week"] == pytest.approx((c2 - 30.0) * 20)
+    assert z.loc["Z2", "la_uplift_per_week"] == pytest.approx((c2 - 31.0) * 20)
     assert z.loc["Z3", "cost_basis"] == "fallback"
     assert z.loc["Z3", "contact_hours"] == 0
 
@@ -139,3 +161,22 @@ def test_provider_costs_from_assignment_and_default():
     assert p.loc["P2", "contact_hours"] == pytest.approx(60 / (1 + tau2 / 60))
     assert p.loc["P3", "cost_basis"] == "default"
     assert p.loc["P3", "tau"] == pytest.approx(tau_minutes(5.0, 8.0))
+
+
+def _s7_rows(path) -> list[tuple[float, ...]]:
+    """The home-care rows of a methodology's s7 table (t, hop, tau, ..., cost)."""
+    rows = []
+    for line in path.read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 9 and all(c.replace(".", "").isdigit() for c in cells):
+            rows.append(tuple(float(c) for c in cells))
+    return rows
+
+
+def test_the_methodologies_print_the_tables_the_tests_check():
+    from tests.conftest import ROOT, SHARED
+
+    assert _s7_rows(ROOT / "docs" / "methodology.md") == [tuple(map(float, r)) for r in S7]
+    shared_doc = SHARED.parent / "docs" / "methodology.md"
+    if shared_doc.exists():
+        assert _s7_rows(shared_doc) == [tuple(map(float, r)) for r in SHARED_S7]

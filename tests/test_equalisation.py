@@ -185,14 +185,17 @@ def test_homecare_providers_per_contact_hour():
 
     providers = pd.DataFrame({
         "provider_id": ["P1", "P2"], "name": ["Near", "Far"], "capacity_hours": [500, 300],
-        "self_funder_share": [0.3, 0.3], "self_funder_hourly_rate": [32.0, 32.0],
+        "self_funder_share": [0.3, 0.3], "self_funder_hourly_rate": [33.0, 33.0],
         "la_hourly_rate": [24.1, 24.1]})
     assignment = pd.DataFrame({"zone_id": ["Z1", "Z2"], "provider_id": ["P1", "P2"],
                                "contact_hours": [400.0, 200.0], "tau": [8.0, 40.0]})
     bl = homecare_baseline(providers, assignment)
     assert bl.capacity == "contact_hours"
     res = run_homecare(bl, {"take_up": 1.0, "occupancy_change": 0.1})
-    rate0 = 0.3 * 32 + 0.7 * 24.1
+    # 26.77 an hour covers P1's cost at tau 8 (by hand at the defaults: 12.21 x (1 + 8/60) =
+    # 13.838, x 1.30 + mileage 1.118 = 19.108, x 1.35 x 1.03 = 26.57); the self-funder rate
+    # was 32 before issue 12 raised the on-cost and overhead defaults (26.47 then covered 24.93)
+    rate0 = 0.3 * 33 + 0.7 * 24.1
     c1 = cost_lines([8.0]).iloc[0]
     b = res.before.set_index("provider_id")
     assert b.loc["P1", "revenue"] == pytest.approx(52 * 400 * rate0)

@@ -2,8 +2,10 @@
 
 One urban zone needing 100 contact hours; two agencies 10 minutes away (tau 11.11 minutes per
 contact hour, so a contact hour takes 1.1852 worker hours). P1 (100 worker hours) is half
-self-funded at 40/hour and 24/hour from the LA; P2 (60 worker hours) is all LA at 27/hour.
-The s4 cost at tau 11.11 is 26.49 (operating 25.72). Full take-up leaves P1 on 24/hour:
+self-funded at 40/hour and 24/hour from the LA; P2 (60 worker hours) is all LA at 29/hour.
+The s4 cost at tau 11.11 is 28.32 (operating 27.49; methodology s7, first row). P2's rate was 27
+before issue 12 raised the on-cost and overhead defaults (the cost was then 26.49), and is
+raised to keep P2 sustainable, as the case needs. Full take-up leaves P1 on 24/hour:
 unviable, it exits and P2 alone covers 60 / 1.1852 = 50.625 hours.
 """
 
@@ -21,7 +23,7 @@ ZONES = pd.DataFrame({"zone_id": ["Z1"], "lat": [53.0], "lon": [-0.3], "rurality
 PROVIDERS = pd.DataFrame({
     "provider_id": ["P1", "P2"], "name": ["Mixed", "All LA"], "lat": [53.01, 52.99],
     "lon": [-0.3, -0.3], "capacity_hours": [100.0, 60.0], "self_funder_share": [0.5, 0.0],
-    "self_funder_hourly_rate": [40.0, 27.0], "la_hourly_rate": [24.0, 27.0],
+    "self_funder_hourly_rate": [40.0, 29.0], "la_hourly_rate": [24.0, 29.0],
     "zone_id": ["Z1", "Z1"]})
 TRAVEL = pd.DataFrame({"provider_id": ["P1", "P2"], "zone_id": ["Z1", "Z1"],
                        "minutes": [10.0, 10.0]})
@@ -34,7 +36,8 @@ P2_HOURS = 60.0 / (1 + TAU / 60)
 def test_hand_numbers():
     assert abs(TAU - 11.1111) < 1e-4
     assert abs(P2_HOURS - 50.625) < 1e-9
-    assert 24.0 < LINES["operating_cost"] < 27.0 and LINES["cost_per_contact_hour"] < 27.0
+    assert 24.0 < LINES["operating_cost"] < 29.0 and LINES["cost_per_contact_hour"] < 29.0
+    assert abs(LINES["cost_per_contact_hour"] - 28.3187) < 1e-4
 
 
 def test_unviable_provider_exits_and_unmet_hours_rise():

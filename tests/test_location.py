@@ -5,10 +5,20 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from market.errors import InvalidInput
-from optimizer.location import LSCP, MCLP, PMedian, SiteSelection, costs_from_long
+from optimizer.location import (
+    LSCP,
+    MCLP,
+    PMedian,
+    SiteSelection,
+    costs_from_long,
+    pmedian_heuristic,
+)
 from optimizer.orlib import read_optima, read_pmed
+from optimizer.pmedian import evaluate
 from tests.conftest import shared
 
 
@@ -21,9 +31,10 @@ def sf():
 
 
 @pytest.mark.parametrize("solver", ["highs", "cbc"])
-def test_spopt_sf_pmedian(sf, solver):
+@pytest.mark.parametrize("formulation", ["auto", "assignment", "lagrangian"])
+def test_spopt_sf_pmedian(sf, solver, formulation):
     costs, w, dn, sn = sf
-    m = PMedian.from_cost_matrix(costs, 4, w, dn, sn).solve(solver)
+    m = PMedian.from_cost_matrix(costs, 4, w, dn, sn, formulation=formulation).solve(solver)
     assert m.mean_cost == pytest.approx(2982.1268579890657, rel=1e-12)
     assert m.objective == pytest.approx(2_848_268_129.71, rel=1e-11)
     assert sorted(m.sites, key=lambda s: int(s.split("_")[1])) == [
@@ -119,14 +130,30 @@ def test_site_selection_opens_the_site_that_fills_the_gap():
 
 # ---- issue 12: radius formulation, incumbent heuristic, time-out reporting
 
-@pytest.mark.parametrize("name", ["pmed1", "pmed2", "pmed3", "pmed4", "pmed5"])
-def test_orlib_radius_formulation_optima(name):
+@pytest.mark.parametrize("formulation", ["radius", "lagrangian", "auto"])
+@pytest.mark.parametrize("name", ["pmed1", "pmed2", "pmed3", "pmed4", "pmed5", "pmed10"])
+def test_orlib_lagrangian_and_radius_optima(name, formulation):
     optima = read_optima(shared("benchmarks", "orlib", "pmedopt.txt"))
     inst = read_pmed(shared("benchmarks", "orlib", f"{name}.txt"))
-    m = PMedian.from_cost_matrix(inst.costs, inst.p, formulation="radius").solve("highs")
+    m = PMedian.from_cost_matrix(inst.costs, inst.p, formulation=formulation)
+    m.solve("highs", threads=1)
     assert m.status == "optimal"
     assert m.objective == optima[name]
     assert m.bound == m.objective and m.gap == 0.0
+    d = m.to_dict()
+    assert d["reduction"]["root_bound"] <= optima[name]
+    assert d["formulation"] == (m.formulation if formulation == "auto" else formulation)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["pmed6", "pmed26", "pmed32"])
+def test_orlib_small_p_by_branch_and_bound(name):
+    # p = 5 or 10, where the LP gap is widest: the instances that timed out before
+    optima = read_optima(shared("benchmarks", "orlib", "pmedopt.txt"))
+    inst = read_pmed(shared("benchmarks", "orlib", f"{name}.txt"))
+    m = PMedian.from_cost_matrix(inst.costs, inst.p).solve(threads=1)
+    assert m.formulation == "lagrangian" and m.status == "optimal"
+    assert m.objective == optima[name]
 
 
 def test_radius_formulation_by_hand():
@@ -142,14 +169,98 @@ def test_radius_formulation_by_hand():
     assert m.solve("highs").sites == ["1"] and m.objective == 10.0
 
 
-def test_radius_lp_levels_by_hand():
-    from optimizer.location import radius_lp
+def test_reduced_radius_lp_levels_by_hand():
+    from optimizer.pmedian import Reduction, reduced_radius_lp
 
     costs = np.array([[0.0, 2.0, 2.0], [3.0, 0.0, 1.0]])
-    rm = radius_lp(costs, 2, np.ones(2))
-    # p = 2 of 3: each client's 2 nearest sites hold an open one; client 0 levels {0, 2},
-    # client 1 levels {0, 1}: 4 level rows, one z each, steps 2 and 1
-    assert rm.levels == 4 and list(rm.cost[3:]) == [2.0, 1.0]
+    keep = np.ones((2, 3), bool)
+    red = Reduction(np.zeros(3, bool), np.zeros(3, bool), keep)
+    lp, cost, constant, pairs = reduced_radius_lp(costs, np.ones(2), 2, red)
+    # p = 2 of 3: one of each point's 2 nearest sites is open; point 0 levels {0, 2} (sites 0;
+    # 1 and 2 tied), point 1 levels {0, 1}: 4 level rows, one z each, steps 2 and 1, plus
+    # the row sum x = p; constant 0 + 0
+    assert pairs == 5 and lp.shape == (5, 5) and constant == 0.0
+    assert list(cost[3:]) == [2.0, 1.0]
+    # dropping pair (0, 0) leaves point 0 only its sites at 2: constant 2, no z
+    keep[0, 0] = False
+    lp, cost, constant, pairs = reduced_radius_lp(costs, np.ones(2), 2, red)
+    assert constant == 2.0 and list(cost[3:]) == [1.0] and pairs == 4
+    # a point with no pair kept: no better solution exists
+    keep[0, :] = False
+    assert reduced_radius_lp(costs, np.ones(2), 2, red) is None
+
+
+def test_lagrangian_bound_and_reduction_by_hand():
+    from optimizer.pmedian import LagrangianSearch
+
+    # points at 0, 1, 10, 11 on a line; p = 2: the optimum opens one of {0, 1} and one of
+    # {10, 11} at cost 2, the LP bound is 2 too, so the root proves it and reduction closes
+    # nothing the optimum needs
+    x = np.array([0.0, 1.0, 10.0, 11.0])
+    costs = np.abs(x[:, None] - x[None, :])
+    s = LagrangianSearch(costs, np.ones(4), 2, np.array([0, 1]))  # a poor start: cost 19
+    assert s.integral and s.ub == 19.0
+    root = s.root_bound()
+    assert s.ub == 2.0 and root.bound <= 2.0 + 1e-9 and root.bound > s.cutoff
+    assert len({0, 1} & set(s.sites)) == 1 and len({2, 3} & set(s.sites)) == 1
+    assert s.branch_and_bound() and s.bound == 2.0
+
+
+@pytest.mark.parametrize("formulation", ["lagrangian", "radius", "auto"])
+def test_pmedian_formulations_by_hand(formulation):
+    x = np.array([0.0, 1.0, 10.0])
+    costs = np.abs(x[:, None] - x[None, :])
+    m = PMedian.from_cost_matrix(costs, 1, formulation=formulation).solve("highs")
+    assert m.sites == ["1"] and m.objective == 10 and m.status == "optimal"
+    m = PMedian.from_cost_matrix(costs, 2, weights=[1, 5, 1], formulation=formulation)
+    assert m.solve("highs").objective == 1 and sorted(m.sites) == ["1", "2"]
+    assert m.bound == 1 and m.gap == 0.0
+    # p = m opens every site at cost 0
+    m = PMedian.from_cost_matrix(costs, 3, formulation=formulation).solve("cbc")
+    assert m.objective == 0 and m.status == "optimal"
+
+
+def test_auto_chooses_by_data_and_p():
+    from optimizer.location import choose_formulation
+
+    ints = np.array([[0.0, 3.0], [2.0, 0.0]])
+    assert choose_formulation(ints, np.ones(2), 1) == "lagrangian"
+    assert choose_formulation(ints, np.array([0.5, 1.0]), 1) == "radius"  # w c not integral
+    assert choose_formulation(np.ones((30, 30)), np.ones(30), 21) == "radius"
+    assert PMedian.from_cost_matrix(ints, 1).formulation == "lagrangian"
+    with pytest.raises(InvalidInput, match="unknown p-median formulation"):
+        PMedian.from_cost_matrix(ints, 1, formulation="covering")
+
+
+def _brute_force(costs, w, p):
+    from itertools import combinations
+
+    return min(float((w * costs[:, list(s)].min(axis=1)).sum())
+               for s in combinations(range(costs.shape[1]), p))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), n=st.integers(1, 8), m=st.integers(1, 7), integral=st.booleans())
+def test_lagrangian_and_radius_equal_brute_force(data, n, m, integral):
+    p = data.draw(st.integers(1, m))
+    if integral:  # small integers: many ties, the hard case for levels and reduction tests
+        cells = st.integers(0, 6).map(float)
+        weights = st.integers(0, 3).map(float)
+    else:
+        cells = st.floats(0, 100, allow_nan=False, allow_infinity=False)
+        weights = st.floats(0, 5, allow_nan=False, allow_infinity=False)
+    costs = np.array(data.draw(st.lists(st.lists(cells, min_size=m, max_size=m),
+                                        min_size=n, max_size=n)))
+    w = np.array(data.draw(st.lists(weights, min_size=n, max_size=n)))
+    best = _brute_force(costs, w, p)
+    for formulation, solver in [("lagrangian", "highs"), ("radius", "highs"),
+                                ("radius", "cbc")]:
+        model = PMedian.from_cost_matrix(costs, p, w, formulation=formulation)
+        model.solve(solver)
+        assert model.status == "optimal"
+        assert len(model.site_indices) == p
+        assert model.objective == pytest.approx(best, rel=1e-9, abs=1e-9)
+        assert model.bound == model.objective and model.gap == 0.0
 
 
 def test_heuristic_matches_enumeration():
@@ -168,16 +279,38 @@ def test_heuristic_matches_enumeration():
     assert m.objective == pytest.approx(best) and value >= best - 1e-9
 
 
-@pytest.mark.parametrize("formulation", ["assignment", "radius"])
+@pytest.mark.parametrize("formulation", ["assignment", "radius", "lagrangian"])
 def test_pmedian_time_out_reports_incumbent_bound_gap(formulation):
-    inst = read_pmed(shared("benchmarks", "orlib", "pmed26.txt"))
+    # pmed36 (the longest of pmed1-40) cannot be proven in 0.05 s: the limit comes before
+    # the first bound, so the heuristic's sites are reported with the limit asked for
+    inst = read_pmed(shared("benchmarks", "orlib", "pmed36.txt"))
     m = PMedian.from_cost_matrix(inst.costs, inst.p, formulation=formulation)
-    d = m.solve("highs", time_limit=0.5).to_dict()
-    assert d["status"] == "time_limit" and d["time_limit"] == 0.5
-    assert len(d["sites"]) == inst.p and d["objective"] >= 9917
+    d = m.solve("highs", time_limit=0.05).to_dict()
+    assert d["status"] == "time_limit" and d["time_limit"] == 0.05
+    assert len(d["sites"]) == inst.p and d["objective"] >= 9934
     if d["bound"] is not None:
-        assert d["bound"] <= 9917 + 1e-6
+        assert d["bound"] <= 9934 + 1e-6
         assert d["gap"] == pytest.approx((d["objective"] - d["bound"]) / d["objective"])
+    else:
+        assert d["gap"] is None
+
+
+def test_branch_and_bound_stopped_reports_its_least_open_bound():
+    import time
+
+    from optimizer.pmedian import LagrangianSearch
+
+    # pmed26 needs branching (a 0.6% root gap): stop the search as it starts; the bound is
+    # the least bound of the nodes left, at least the root's and at most the incumbent
+    inst = read_pmed(shared("benchmarks", "orlib", "pmed26.txt"))
+    w = np.ones(inst.n)
+    s = LagrangianSearch(inst.costs, w, inst.p, pmedian_heuristic(inst.costs, inst.p, w))
+    root = s.root_bound()
+    assert root.bound <= 9917 and s.ub >= 9917 and root.bound < s.cutoff
+    s.end = time.perf_counter() - 1.0
+    assert s.branch_and_bound() is False
+    assert root.bound - 1e-9 <= s.bound <= s.ub
+    assert s.ub == evaluate(inst.costs, w, s.sites)
 
 
 @pytest.mark.parametrize("solver", ["highs", "cbc"])

@@ -14,7 +14,7 @@ import pytest
 from tests.conftest import login
 
 PAGES = ["/", "/providers", "/providers/CH001", "/providers/HC001", "/map", "/coverage",
-         "/equalisation", "/data"]
+         "/equalisation", "/data", "/zones/S0001", "/glossary"]
 
 
 @pytest.fixture

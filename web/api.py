@@ -386,7 +386,11 @@ def zones():
 
 @bp.get("/zones/<zone_id>")
 def zone(zone_id: str):
-    """Get one zone with its care homes and zone-scoped fee rates."""
+    """Get one zone: rurality, population by age band, demand, self-funder share, its care
+    homes and beds, zone-scoped fee rates, and from the latest runs `coverage` (met and unmet
+    hours, travel and cost per contact hour against the LA rate, the agencies in reach with
+    their minutes) and `equalisation` (its homes' classes before and after). The zone page
+    `/zones/<id>` shows this dict."""
     return json_response(queries.zone(get_db(), zone_id))
 
 

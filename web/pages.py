@@ -24,8 +24,9 @@ from caremarket.scenario_store import get_scenario, list_scenarios
 from market import levers as levers_registry
 from market.errors import CareMarketError, ImportRejected, Problem, UnknownEntity
 from market.fcoc import CATEGORY_LABELS
-from market.parameters import RURALITY_CLASSES, ParameterSet
+from market.parameters import RURALITY_CLASSES, ParameterSet, defaults
 from market.viability import LEVERS
+from web import glossary as glossary_terms
 from web import queries, uploads
 from web.auth import actor, requires
 from web.db import get_db
@@ -170,7 +171,7 @@ def provider_view(db, provider_id: str, scenario_name: str | None) -> dict[str, 
     provider = queries.provider(db, provider_id, scenario["name"] if scenario else None)
     return {"provider": provider, "scenario": scenario, "scenarios": saved,
             "scenario_warning": warning, "viability": provider["viability"]["scenario"],
-            "viability_now": provider["viability"]["now"]}
+            "viability_now": provider["viability"]["now"], "data_date": data_date(db)}
 
 
 def map_view(db) -> dict[str, Any]:
@@ -274,7 +275,7 @@ def coverage_view(db, run_id: int | None, show_all: bool = False) -> dict[str, A
             "homecare_providers": providers, "sites": db["sites"].count,
             "run": run, "view": coverage_extras(run, show_all),
             "agencies": queries.map_layers(db)["homecare_providers"] if run else [],
-            "latest_run_id": latest[0] if latest else None}
+            "latest_run_id": latest[0] if latest else None, "data_date": data_date(db)}
 
 
 def coverage_extras(run: Mapping[str, Any] | None, show_all: bool = False
@@ -347,7 +348,7 @@ def equalisation_view(db, run_id: int | None, compare_names: list[str]) -> dict[
             "view": equalisation_extras(run), "compare": compare,
             "compare_names": compare_names, "compare_error": compare_error,
             "compare_labels": COMPARE_LABELS,
-            "latest_run_id": latest[0] if latest else None}
+            "latest_run_id": latest[0] if latest else None, "data_date": data_date(db)}
 
 
 def _histogram(before: list[float], after: list[float], width: float = 0.02
@@ -395,7 +396,49 @@ def equalisation_extras(run: Mapping[str, Any] | None) -> dict[str, Any] | None:
     if hc and "skipped" not in hc:
         exited = [p for p in hc.get("providers", []) if p.get("exited")]
     return {"break_even": rows, "charts": charts, "exited": exited,
-            "classes": v["totals"]["class"]}
+            "classes": v["totals"]["class"], "first": tipping_first(rows, sweep)}
+
+
+SEVERITY = {"unviable": 0, "at risk": 1, "sustainable": 2}
+
+
+def tipping_first(rows: list[dict[str, Any]], sweep: Mapping[str, Any] | None
+                  ) -> dict[str, Any]:
+    """The homes at risk or unviable under the scenario, those that tip first at the top.
+
+    With a sweep, ordered by the value of the swept lever at which each home becomes at risk
+    (lowest first for levers that hurt as they rise, such as take-up; highest first for those
+    that hurt as they fall, such as the LA fee change); without one, unviable before at risk,
+    then by margin after. The choices of the class, zone and group filters come with it.
+    """
+    hit = [r for r in rows if r["class_after"] in ("at risk", "unviable")]
+    direction, lo, hi = "up", None, None
+    if sweep and sweep.get("tipping"):
+        direction = sweep["tipping"][0].get("direction") or "up"
+        xs = [row[sweep["parameter"]] for row in sweep.get("table") or []]
+        lo, hi = (min(xs), max(xs)) if xs else (None, None)
+
+    def when(v: Any) -> float:
+        """How early a tipping point comes as the lever moves the harmful way: a point beyond
+        the lever's start counts as 'already', one beyond its end as never."""
+        x = formats.finite(v)
+        if x is None:
+            return math.inf
+        if direction == "up":
+            return max(x, lo) if lo is not None else x
+        return -(min(x, hi) if hi is not None else x)
+
+    def key(r: dict[str, Any]) -> tuple:
+        tips = (when(r.get("at_risk_at")), when(r.get("unviable_at"))) if sweep else (0, 0)
+        return (*tips, SEVERITY.get(r["class_after"], 3),
+                formats.finite(r.get("margin_after")) or 0.0, str(r["provider_id"]))
+
+    hit.sort(key=key)
+    return {"homes": hit, "parameter": sweep.get("parameter") if sweep else None,
+            "direction": direction, "lo": lo, "hi": hi,
+            "zones": sorted({str(r["zone_id"]) for r in hit if r.get("zone_id")}),
+            "groups": sorted({(str(r["group_id"]), r.get("group_name") or str(r["group_id"]))
+                              for r in hit if r.get("group_id")}, key=lambda g: g[1])}
 
 
 def data_view(db, args: Mapping[str, Any]) -> dict[str, Any]:
@@ -477,6 +520,33 @@ def provider(provider_id: str):
     return render_template("provider.html", **data)
 
 
+def zone_view(db, zone_id: str) -> dict[str, Any]:
+    """`queries.zone` (what /api/v1/zones/<id> returns) and the data date for the print
+    header."""
+    return {"zone": queries.zone(db, zone_id), "data_date": data_date(db)}
+
+
+def data_date(db) -> str | None:
+    """When the data last changed: the latest import that was kept (the print headers)."""
+    row = db.execute("select max(finished_at) from imports where status = 'imported' and "
+                     "reverted_at is null").fetchone()
+    return row[0] if row else None
+
+
+@bp.route("/zones/<zone_id>")
+def zone(zone_id: str):
+    try:
+        data = zone_view(get_db(), zone_id)
+    except UnknownEntity as exc:
+        _not_found(exc)
+    return render_template("zone.html", **data)
+
+
+@bp.route("/glossary")
+def glossary():
+    return render_template("glossary.html", **glossary_terms.glossary())
+
+
 @bp.route("/map")
 def map():  # noqa: A001 - the endpoint is pages.map
     return render_template("map.html", **map_page(get_db(), request.args))
@@ -527,6 +597,29 @@ def fcoc():
     except levers_registry.LeverError as exc:
         abort(400, description=str(exc))
     return render_template("fcoc.html", **data)
+
+
+PARAMETER_SECTIONS = {"travel": "Travel (methodology s2)", "coverage": "Coverage (s3)",
+                      "cost_of_care": "Cost of home care (s4)",
+                      "equalisation": "Equalisation scenario levers (s5)",
+                      "demand": "Demand estimate"}
+
+
+def parameters_view() -> dict[str, Any]:
+    """Every model default as GET /api/v1/parameters lists it (`parameters`), by section."""
+    records = defaults().to_records()
+    sections = [(key, label, [r for r in records if r["section"] == key])
+                for key, label in PARAMETER_SECTIONS.items()]
+    known = set(PARAMETER_SECTIONS)
+    other = [r for r in records if r["section"] not in known]
+    if other:
+        sections.append(("other", "Other", other))
+    return {"sections": [s for s in sections if s[2]], "count": len(records)}
+
+
+@bp.route("/parameters")
+def parameters():
+    return render_template("parameters.html", **parameters_view())
 
 
 @bp.route("/data")

@@ -144,14 +144,41 @@ def zones_table(db, args: dict[str, Any]) -> tables.Table:
                         {"filters": filters or "none"})
 
 
+POPULATION_BANDS = (("65-74", "population_65_74"), ("75-84", "population_75_84"),
+                    ("85+", "population_85_plus"))
+
+
 def zone(db, zone_id: str) -> dict[str, Any]:
+    """One zone as the zone page shows it (`GET /api/v1/zones/<id>` returns the same dict).
+
+    The stored record (rurality, population, demand, self-funder share), `population` by age
+    band, its care homes with beds and self-funder shares, the agencies based in it, the
+    zone-scoped fee rates, and from the latest runs (analyses.zone_profile) `coverage`: met and
+    unmet hours, travel and cost per contact hour against the LA rate, the agencies in reach
+    with their minutes; `equalisation`: its homes' classes before and after.
+    """
     rows = _rows(db, "select * from zones where zone_id = ?", [zone_id])
     if not rows:
         raise UnknownEntity(f"no zone '{zone_id}'")
     out = rows[0]
-    out["care_homes"] = _rows(db, "select provider_id, name, beds from care_homes where "
-                                  "zone_id = ?", [zone_id])
+    out["population"] = [{"band": band, "people": out.get(col)} for band, col in
+                         POPULATION_BANDS]
+    out["care_homes"] = _rows(db, "select provider_id, name, beds, occupancy, "
+                                  "self_funder_share, la_fee, self_funder_fee, cqc_rating, "
+                                  "nursing from care_homes where zone_id = ? order by name, "
+                                  "provider_id", [zone_id])
+    homes = out["care_homes"]
+    out["beds"] = sum(h["beds"] or 0 for h in homes)
+    filled = [(h["beds"] * h["occupancy"], h["self_funder_share"]) for h in homes
+              if h["beds"] and h["occupancy"] is not None and h["self_funder_share"] is not None]
+    weight = sum(w for w, _ in filled)
+    out["care_home_self_funder_share"] = (sum(w * s for w, s in filled) / weight
+                                          if weight > 0 else None)
+    out["homecare_providers"] = _rows(db, "select provider_id, name, capacity_hours from "
+                                          "homecare_providers where zone_id = ? order by name, "
+                                          "provider_id", [zone_id])
     out["fees"] = _rows(db, "select * from fee_rates where zone_id = ?", [zone_id])
+    out.update(analyses.zone_profile(db, out))
     return out
 
 
@@ -199,8 +226,69 @@ def current_rate(db, funder: str, service: str, as_of: str, zone_id: str | None 
 
 
 def overview(db) -> dict[str, Any]:
-    """The market at a glance (caremarket.overview: the evidence pack reads it too)."""
-    return market_overview(db)
+    """The market at a glance (caremarket.overview: the evidence pack reads it too), with the
+    `headline` the Overview opens with (`headline`)."""
+    out = market_overview(db)
+    out["headline"] = headline(db, out["freshness"], out["as_of"])
+    return out
+
+
+def headline(db, freshness: list[dict[str, Any]], today: str) -> dict[str, Any]:
+    """What the Overview says first, in words: demand met and the zones with gaps (the latest
+    coverage run), care homes at risk (the latest equalisation run), how fresh the data is.
+
+    Read from the runs' stored results (SQLite's json_each: no result is loaded whole, no
+    model is solved); a figure with no run to read it from is None.
+    """
+    out: dict[str, Any] = {"coverage": None, "equalisation": None}
+    cov = db.execute("select id, finished_at, json_extract(result, '$.coverage'), "
+                     "json_extract(result, '$.met_hours'), json_extract(result, "
+                     "'$.demand_hours'), json_extract(result, '$.unmet_hours'), "
+                     "json_extract(result, '$.cost_of_care.zones_unreached'), "
+                     "json_extract(result, '$.levers.max_minutes'), "
+                     "json_extract(result, '$.parameters.max_travel_minutes') "
+                     "from runs where kind = 'coverage' and status = 'done' "
+                     "order by id desc limit 1").fetchone()
+    if cov:
+        floor = max(1e-6, 1e-6 * (cov[4] or 0))  # the care-gap floor of optimizer.coverage
+        gaps = db.execute("select count(*) from runs, json_each(runs.result, '$.zones') j "
+                          "where runs.id = ? and json_extract(j.value, '$.unmet_hours') > ?",
+                          [cov[0], floor]).fetchone()[0]
+        zones = db.execute("select json_array_length(result, '$.zones') from runs where id = ?",
+                           [cov[0]]).fetchone()[0]
+        out["coverage"] = {"run_id": cov[0], "finished_at": cov[1], "share_met": cov[2],
+                           "met_hours": cov[3], "demand_hours": cov[4], "unmet_hours": cov[5],
+                           "zones": zones, "zones_with_gap": gaps, "zones_unreached": cov[6],
+                           "max_minutes": cov[7] if cov[7] is not None else cov[8]}
+    eq = db.execute("select id, finished_at, json_extract(result, '$.headline'), "
+                    "json_extract(result, '$.scenario'), json_extract(result, "
+                    "'$.scenario_name') from runs where kind = 'equalisation' and status = "
+                    "'done' order by id desc limit 1").fetchone()
+    if eq:
+        h = json.loads(eq[2]) if eq[2] else {}
+        by = h.get("homes_by_class") or {}
+        out["equalisation"] = {
+            "run_id": eq[0], "finished_at": eq[1], "scenario": json.loads(eq[3] or "{}"),
+            "scenario_name": eq[4], "care_homes": h.get("care_homes"),
+            "homes_at_risk_now": sum((by.get("before") or {}).get(c, 0)
+                                     for c in ("at risk", "unviable")),
+            "homes_at_risk_after": sum((by.get("after") or {}).get(c, 0)
+                                       for c in ("at risk", "unviable")),
+            "beds_at_risk_now": h.get("beds_at_risk_before"),
+            "beds_at_risk_after": h.get("beds_at_risk_after"),
+            "agencies_exiting": h.get("homecare_exits")}
+    stamps = sorted(f["last_import"] for f in freshness if f.get("last_import"))
+    newest, oldest = (stamps[-1], stamps[0]) if stamps else (None, None)
+
+    def days(stamp: str | None) -> int | None:
+        if not stamp:
+            return None
+        return (date.fromisoformat(today) - date.fromisoformat(stamp[:10])).days
+
+    out["data"] = {"last_import": newest, "days_since_last_import": days(newest),
+                   "oldest_import": oldest, "days_since_oldest_import": days(oldest),
+                   "kinds_imported": len(stamps)}
+    return out
 
 
 IMPORTS_SQL = ("select id, kind, file_name, content_hash, user, started_at, finished_at, "

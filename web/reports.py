@@ -67,6 +67,12 @@ def report_time(stamp: str | None, seconds: bool = False) -> str:
     return f"{local.day} {local:%b %Y %H:%M{':%S' if seconds else ''} %Z}"
 
 
+@bp.app_template_filter("schedule")
+def schedule(cron: str | None, timezone: str | None = None) -> str:
+    """A cron line in words: 'every Monday at 06:00' (caremarket.reports.schedule_words)."""
+    return reports.schedule_words(cron or "", timezone)
+
+
 @bp.app_template_filter("report_change")
 def report_change(value: Any, unit: str = "") -> str:
     """A change with its sign (caremarket.formats.change)."""

@@ -226,8 +226,10 @@ def _print_summary(r: dict) -> None:
 @click.option("--max-minutes", type=float, default=None)
 @click.option("--solver", type=click.Choice(SOLVERS), default="auto", show_default=True)
 @click.option("--time-limit", type=float, default=None, help="Seconds.")
-@click.option("--formulation", type=click.Choice(["assignment", "radius"]),
-              default="assignment", show_default=True, help="pmedian: the MIP formulation.")
+@click.option("--formulation", type=click.Choice(["auto", "lagrangian", "radius", "assignment"]),
+              default="auto", show_default=True,
+              help="pmedian: Lagrangian branch and bound, reduced radius MIP, or the classic "
+                   "assignment MIP; auto picks per instance (docs/optimizer.md).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.pass_obj
 @reports_errors
@@ -255,7 +257,7 @@ def locate_cmd(obj, model, costs_csv, orlib, p, k, radius, weights, demand_col, 
 
 
 def _locate_classic(model, costs_csv, orlib, p, radius, weights, demand_col, site_col,
-                    cost_col, solver, time_limit, formulation="assignment") -> dict:
+                    cost_col, solver, time_limit, formulation="auto") -> dict:
 
 
     if bool(costs_csv) == bool(orlib):

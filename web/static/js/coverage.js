@@ -55,7 +55,8 @@
       if (legend) legend.remove();
       zoneLayer = CM.zoneLayer(data.points, (p) => p[key], scale, (p, v) =>
         "<strong>" + CM.esc(p.name || p.zone_id) + "</strong> (" + CM.esc(p.zone_id) + ", " + CM.esc(p.rurality || "") + ")<br>" +
-        (CM.finite(v) ? fmt(v) : "no value") + "<br>demand " + CM.num(p.demand_hours, 1) + " h/week" + bandLine(p));
+        (CM.finite(v) ? fmt(v) : "no value") + "<br>demand " + CM.num(p.demand_hours, 1) + " h/week" + bandLine(p) +
+        '<br><a href="/zones/' + encodeURIComponent(p.zone_id) + '">The zone page</a>');
       zoneLayer.addTo(map);
       legend = CM.legend(map, title, scale, [CM.PROVIDER_LEGEND[1]]);
     }

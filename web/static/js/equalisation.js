@@ -171,10 +171,35 @@
     cost_change: "cost change", occupancy_change: "occupancy change" };
   const fmtX = (param) => (v) => CM.lever(v, param);
 
+  /* The "homes that tip first" list: filter its rows by class, zone and group (rows hidden,
+     never removed, so the order and the numbering stay those of the run). */
+  function wireFilters(root) {
+    const box = root.querySelector("#first-filters");
+    const table = root.querySelector("#tipping-first");
+    if (!box || !table || !table.tBodies.length) return;
+    const selects = Array.from(box.querySelectorAll("select[data-filter]"));
+    const count = box.querySelector("#first-count");
+    const rows = Array.from(table.tBodies[0].rows);
+    function apply() {
+      const want = {};
+      selects.forEach((s) => (want[s.dataset.filter] = s.value));
+      let shown = 0;
+      rows.forEach((tr) => {
+        const ok = Object.keys(want).every((k) => !want[k] || tr.dataset[k] === want[k]);
+        tr.hidden = !ok;
+        if (ok) shown += 1;
+      });
+      count.textContent = shown === rows.length ? rows.length + " homes" : shown + " of " + rows.length + " homes";
+    }
+    selects.forEach((s) => s.addEventListener("change", apply));
+    apply();
+  }
+
   function drawResult(root) {
     charts.forEach((c) => c.destroy());
     charts = [];
     if (window.CM.tables) CM.tables(root);
+    wireFilters(root);
     const data = CM.readJSON("equalisation-charts", root);
     if (!data || !window.Chart) return;
     Chart.defaults.font.family = getComputedStyle(document.body).fontFamily;
