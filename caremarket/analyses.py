@@ -569,7 +569,7 @@ def coverage(source: Market | sqlite_utils.Database, levers: Mapping[str, Any] |
         result["levers"] = lv
         result["estimated_capacity"] = model.estimated_capacity
         mark_estimated(result["providers"], model.estimated_capacity)
-        result["zones_map"] = zones_map(market, model, params)
+        result["zones_map"] = zones_map(market, model, params, excluded.to_dict())
         result["bases_in_reach"] = bases_in_reach(model)
         result["cost_of_care"] = cost_of_care_summary(result["zones_map"])
         result["excluded"] = excluded.to_dict()
@@ -624,7 +624,8 @@ def _warn_excluded(result: dict[str, Any], excluded: Excluded) -> None:
                                                   "figures: ") + " (see 'excluded')")
 
 
-def zones_map(source: Market | sqlite_utils.Database, model, params) -> list[dict[str, Any]]:
+def zones_map(source: Market | sqlite_utils.Database, model, params,
+              excluded: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
     """Every zone with what the map colours by and the s4 cost of care against the LA rate and
     against the FCoC home-care median uprated to today (`fcoc_median`, `fcoc_gap`: the cost
     above it; None without returns or on files), and the travel time paid per contact hour
@@ -633,7 +634,10 @@ def zones_map(source: Market | sqlite_utils.Database, model, params) -> list[dic
     Cost per contact hour is costed from the LP's assignment (unserved zones at their cheapest
     reachable pair); `la_hourly_rate` is the rate in force (a zone-scoped rate beats the general
     one), `gap` the cost above it and `rural_uplift_rate` the rate that closes it. A zone no
-    agency reaches is kept, with `reached` false and no cost.
+    agency reaches is kept, with `reached` false and no cost; a stored zone the model left out
+    for missing figures is kept too, with `reached` false and `left_out` saying why (the
+    reason's label from `excluded`, the result's object), so the map, the cost-of-care table
+    and its summary count every zone of the store.
     """
     market = _market(source)
     z = model.zones.copy()
@@ -669,6 +673,18 @@ def zones_map(source: Market | sqlite_utils.Database, model, params) -> list[dic
     for r in out:
         r["reached"] = bool(r.get("reachable_providers")) if "reachable_providers" in r \
             else r.get("cost_per_contact_hour") is not None
+    why = {str(i): reason.get("label") or code
+           for code, reason in ((excluded or {}).get("by_reason") or {}).items()
+           for i in reason.get("ids") or []}
+    modelled = {str(r["zone_id"]) for r in out}
+    for zone in stored.to_dict("records") if "zone_id" in stored else []:
+        zid = str(zone["zone_id"])
+        if zid in modelled:
+            continue
+        row = {k: jsonio.clean(zone.get(k)) for k in ("name", "lat", "lon", "rurality",
+                                                      "demand_hours")}
+        out.append({"zone_id": zid, **row, "reached": False,
+                    "left_out": why.get(zid, "missing figures the model needs")})
     return out
 
 
@@ -678,20 +694,31 @@ def cost_of_care_summary(zones_map: Sequence[Mapping[str, Any]]) -> dict[str, An
     line: `fcoc_median`, `fcoc_gap`), the travel time paid per contact hour, and the weekly LA
     uplift that closes the gap in every zone (s4).
 
-    Every zone is counted: `zones` per class, of which `zones_costed` have a cost and
-    `zones_unreached` no agency within the travel limit.
+    Every zone is counted: `zones` per class = `zones_costed` (delivered hours, in the means)
+    + `zones_unserved` (an agency in reach, but the model delivers none of their hours: costed
+    at the cheapest agency in reach, not in the means) + `zones_unreached` (no agency within the
+    travel limit) + `zones_left_out` (left out of the model for missing figures); `zones_map`
+    lists them all.
     """
     z = pd.DataFrame(list(zones_map))
     if len(z) == 0 or "cost_per_contact_hour" not in z:
         return {"by_rurality": [], "la_uplift_per_week": 0.0, "la_uplift_per_year": 0.0,
-                "zones": int(len(z)), "zones_unreached": 0}
+                "zones": int(len(z)), "zones_unreached": 0, "zones_left_out": 0,
+                "zones_unserved": 0, "zones_costed": 0}
     rows = []
     z["_r"] = z["rurality"].fillna("unknown") if "rurality" in z else "unknown"
-    unreached_all = 0
+    unreached_all = left_out_all = unserved_all = 0
+    left = z["left_out"].notna() if "left_out" in z else pd.Series(False, index=z.index)
     for rurality, g_all in z.groupby("_r", sort=False):
-        unreached = int((~g_all["reached"].astype(bool)).sum()) if "reached" in g_all else 0
+        out_here = left.loc[g_all.index]
+        left_out = int(out_here.sum())
+        left_out_all += left_out
+        unreached = int((~g_all["reached"].astype(bool) & ~out_here).sum()) \
+            if "reached" in g_all else 0
         unreached_all += unreached
         g = g_all[g_all["cost_per_contact_hour"].notna() & (g_all["met_hours"] > 0)]
+        unserved = len(g_all) - len(g) - unreached - left_out
+        unserved_all += unserved
         w = g["met_hours"].astype(float)
 
         def mean(col: str, g=g, w=w) -> float | None:
@@ -701,6 +728,7 @@ def cost_of_care_summary(zones_map: Sequence[Mapping[str, Any]]) -> dict[str, An
 
         rows.append({"rurality": rurality, "zones": int(len(g_all)),
                      "zones_costed": int(len(g)), "zones_unreached": unreached,
+                     "zones_left_out": left_out, "zones_unserved": unserved,
                      "contact_hours": float(w.sum()),
                      "travel_minutes_per_contact_hour": mean("tau"),
                      "cost_per_contact_hour": mean("cost_per_contact_hour"),
@@ -716,7 +744,9 @@ def cost_of_care_summary(zones_map: Sequence[Mapping[str, Any]]) -> dict[str, An
     rows.sort(key=lambda r: rurality_rank(r["rurality"]))
     week = float(sum(r["la_uplift_per_week"] for r in rows))
     return {"by_rurality": rows, "la_uplift_per_week": week, "la_uplift_per_year": 52 * week,
-            "zones": int(len(z)), "zones_unreached": unreached_all}
+            "zones": int(len(z)), "zones_unreached": unreached_all,
+            "zones_left_out": left_out_all, "zones_unserved": unserved_all,
+            "zones_costed": int(sum(r["zones_costed"] for r in rows))}
 
 
 def rurality_rank(r: Any) -> int:

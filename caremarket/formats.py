@@ -24,7 +24,8 @@ UNIT_STYLE = {
     "GBP/hour": ("money", 2), "GBP an hour": ("money", 2), "share": ("pct", 1),
     "share of wage": ("pct", 1), "hours a week": ("number", 1), "beds": ("number", 0),
     "homes": ("number", 0), "providers": ("number", 0), "zones": ("number", 0),
-    "minutes": ("number", 1),
+    "minutes": ("number", 1), "people": ("number", 0), "rows": ("number", 0),
+    "records": ("number", 0),
     # a fee or cost per the group's own unit (a contact hour or a resident-week)
     "GBP per unit": ("money", 2),
 }

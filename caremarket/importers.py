@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 import re
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,7 @@ from market.entities import (
     Entity,
     fee_id,
 )
-from market.errors import MAX_PROBLEMS, ImportRejected, Problem
+from market.errors import MAX_PROBLEMS, ImportRejected, Problem, UnknownEntity
 from market.parameters import RURALITY_CLASSES, ParameterSet
 from market.ranges import CLEAR
 from market.rurality import RUC2011, fold_rurality
@@ -1061,14 +1062,80 @@ def _not_a_table(db, table: pd.DataFrame, file: str, params: ParameterSet) -> Ba
 
 @dataclass(frozen=True)
 class Kind:
+    """An import kind: its name, what it reads, its parser, and `example`, the header and one
+    plausible row of its template CSV (column -> cell text, values in the ranges of
+    market/ranges.py; None for a kind whose files are not tables)."""
+
     name: str
     description: str
     parse: Callable[[sqlite_utils.Database, pd.DataFrame, str, ParameterSet], Batch]
     # a kind whose files are not tables (boundaries: GeoPackage, GeoJSON) reads the file itself
     read: Callable[[sqlite_utils.Database, Path, str, ParameterSet], Batch] | None = None
+    example: Mapping[str, str] | None = None
 
 
-KINDS: dict[str, Kind] = {k.name: k for k in (
+# The templates' example rows. Ids that must name stored records (travel) are the sample
+# market's; every other record is new, so a template imports into any store as it stands.
+_POPULATION_EXAMPLE = {"lsoa11_code": "E01026100", "lsoa11_name": "Example 001A",
+                       **{str(a): str(18 if a < 65 else 11 if a < 75 else 7 if a < 85 else 3)
+                          for a in range(90)}, "90+": "4"}
+EXAMPLES: dict[str, dict[str, str]] = {
+    "zones": {"zone_id": "E01026100", "name": "Example 001A", "lat": "53.2307",
+              "lon": "-0.5406", "rurality": "town", "demand_hours": "120",
+              "hop_minutes": "8", "population_65_74": "210", "population_75_84": "130",
+              "population_85_plus": "45", "self_funder_share": "35%", "la_code": "E10000019",
+              "la_name": "Example County"},
+    "homecare-providers": {"provider_id": "HC-EX1", "name": "Example Home Care Ltd",
+                           "capacity_hours": "1500", "lat": "53.2307", "lon": "-0.5406",
+                           "postcode": "LN1 1AA", "max_travel_minutes": "30",
+                           "self_funder_share": "30%", "self_funder_hourly_rate": "£28.50",
+                           "la_hourly_rate": "£24.10", "zone_id": "", "group_id": "G-EX",
+                           "group_name": "Example Care Group", "cqc_rating": "Good"},
+    "care-homes": {"provider_id": "CH-EX1", "name": "Example House", "beds": "40",
+                   "lat": "53.2307", "lon": "-0.5406", "postcode": "LN1 1AA",
+                   "occupancy": "90%", "self_funder_share": "45%", "self_funder_fee": "£1,050",
+                   "la_fee": "£800", "cost_per_resident_week": "£880",
+                   "capital_cost_per_bed_week": "£130", "nursing": "no", "zone_id": "",
+                   "group_id": "G-EX", "group_name": "Example Care Group",
+                   "cqc_rating": "Good"},
+    "sites": {"site_id": "SITE-EX1", "name": "Example base", "lat": "53.2307",
+              "lon": "-0.5406", "capacity_hours": "800"},
+    "fees": {"funder": "la", "service": "homecare", "unit": "hour", "amount": "£24.10",
+             "effective_from": "2025-04-01", "provider_id": "", "zone_id": "",
+             "note": "LA standard hourly rate 2025-26", "fee_id": ""},
+    "self-funders": {"area_id": "E10000019", "service": "residential",
+                     "self_funder_share": "52%", "self_funders": "1200",
+                     "as_of": "2025-03-31", "source": "ONS care home self-funders estimate"},
+    "travel": {"provider_id": "HC001", "zone_id": "S0001", "minutes": "12.5"},
+    "cqc": {"Location ID": "1-1000000001", "Location Name": "Example House",
+            "Care homes beds": "40", "Location Latitude": "53.2307",
+            "Location Longitude": "-0.5406", "Location Postal Code": "LN1 1AA",
+            "Location Local Authority": "Example County", "Provider ID": "1-100000001",
+            "Provider Name": "Example Care Group",
+            "Location Latest Overall Rating": "Good", "Publication Date": "01/03/2025",
+            "Service type - Care home service without nursing": "Y",
+            "Service type - Domiciliary care service": ""},
+    "postcodes": {"postcode": "LN1 1AA", "lat": "53.2307", "lon": "-0.5406"},
+    "population": _POPULATION_EXAMPLE,
+    "rurality": {"lsoa11_code": "E01026100", "ruc11_code": "C1"},
+    "homecare-returns": {"provider_id": "HC-EX1", "contact_hours": "650",
+                         "carer_basic_pay": "£11.50", "visit_minutes": "30",
+                         "direct_care": "12.40", "travel_time": "2.20", "mileage": "1.50",
+                         "ppe": "0.70", "training": "0.30", "holiday": "1.50",
+                         "sickness": "0.50", "ni": "0.90", "pension": "0.45",
+                         "back_office": "4.60", "other_business": "1.50",
+                         "return_on_operations": "0.80"},
+    "care-home-returns": {"provider_id": "CH-EX1", "category": "residential", "beds": "40",
+                          "occupancy": "90%", "carer_basic_pay": "£11.50",
+                          "care_staff": "245.00", "nursing_staff": "", "other_staff": "80.00",
+                          "agency": "13.00", "food": "30.00", "utilities": "31.00",
+                          "maintenance": "25.00", "other_non_staff": "54.00",
+                          "head_office": "38.00", "return_on_operations": "37.00",
+                          "return_on_capital": "61.00"},
+}
+
+
+_KINDS: tuple[Kind, ...] = (
     Kind("zones", "zones (zone_id, name, lat, lon, rurality, demand_hours, ...)", _zones),
     Kind("homecare-providers", "home-care providers (provider_id, name, capacity_hours, ...)",
          _providers(HOMECARE_PROVIDER, "homecare-providers")),
@@ -1090,7 +1157,26 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
          "lines in GBP per resident-week)", _cost_returns("care_home", "care-home-returns")),
     Kind("boundaries", "zone boundaries (GeoPackage or GeoJSON; matched to zones by code, "
          "reprojected to WGS84 and simplified)", _not_a_table, boundaries.parse),
-)}
+)
+KINDS: dict[str, Kind] = {k.name: (k if k.example or k.name not in EXAMPLES
+                                   else replace(k, example=EXAMPLES[k.name])) for k in _KINDS}
+
+
+def template_csv(kind: str) -> str:
+    """The template of an import kind: a CSV with its header and one example row (our own
+    values, written as they are: a longitude's '-' is a sign, not a formula); UnknownEntity for
+    an unknown kind or one whose files are not tables."""
+    k = KINDS.get(kind)
+    if k is None:
+        raise UnknownEntity(f"no import kind '{kind}' (kinds: {', '.join(KINDS)})")
+    if not k.example:
+        raise UnknownEntity(f"the import kind '{kind}' has no CSV template (its files are not "
+                            "tables)")
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(list(k.example))
+    w.writerow(list(k.example.values()))
+    return buf.getvalue()
 
 
 def parse_file(db: sqlite_utils.Database, kind: str, path: str | Path,

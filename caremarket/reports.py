@@ -31,10 +31,8 @@ from typing import Any
 import sqlite_utils
 from apscheduler.triggers.cron import CronTrigger
 from openpyxl import Workbook
-from openpyxl.styles import Font
-from openpyxl.utils import get_column_letter
 
-from caremarket import fair_cost, formats, jsonio, paging, runs
+from caremarket import fair_cost, jsonio, paging, runs, tables
 from caremarket.accounts import audit
 from caremarket.analyses import coverage, equalisation, rurality_rank
 from caremarket.overview import overview
@@ -1369,30 +1367,10 @@ def compare_runs(db: sqlite_utils.Database, a: int, b: int) -> dict[str, Any]:
 CSV_COLUMNS = ("section", "scenario", "item", "measure", "label", "unit", "value")
 
 
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _inert(text: str) -> str:
-    """Text a spreadsheet will not run as a formula: a leading ' before = + - @ tab or CR.
-
-    Names come from imported files (a provider called '=HYPERLINK(...)' would otherwise be a
-    live formula in the CSV or XLSX a commissioner opens); numbers are written as numbers.
-    """
-    return "'" + text if text.startswith(FORMULA_START) else text
-
-
-def _text(v: Any) -> str:
-    if v is None:
-        return ""
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, float):
-        return repr(v)
-    if isinstance(v, (list, dict)):
-        return json.dumps(v, default=str)
-    if isinstance(v, str):
-        return _inert(v)
-    return str(v)
+# The cell writers are the tables' (one exporter for every table and report).
+FORMULA_START = tables.FORMULA_START
+_inert = tables.inert
+_text = tables.csv_text
 
 
 def _meta_items(report: Mapping[str, Any]) -> list[tuple[str, str, Any]]:
@@ -1497,40 +1475,9 @@ SHEETS = {"overview": "Market", "cqc_ratings": "CQC ratings",
           "care_homes": "Care homes", "homecare_providers": "Home-care providers",
           "unmet_zones": "Unmet hours by zone", "uncertainty": "Uncertainty",
           "sweep": "Take-up sweep", "excluded": "Left out"}
-NUMBER_FORMATS = {u: formats.xlsx_format(u) for u in formats.UNIT_STYLE}
-
-
-def _sheet(wb, title: str, header: Sequence[str], rows: Iterable[Sequence[Any]],
-           units: Sequence[str] | None = None, widths: Mapping[int, int] | None = None):
-
-    ws = wb.create_sheet(title[:31])
-    ws.append(list(header))
-    for cell in ws[1]:
-        cell.font = Font(bold=True)
-    n = 1
-    for r in rows:
-        ws.append([_xl(v) for v in r])
-        n += 1
-        if units:
-            for i, u in enumerate(units):
-                fmt = NUMBER_FORMATS.get(u)
-                if fmt and isinstance(ws.cell(n, i + 1).value, (int, float)):
-                    ws.cell(n, i + 1).number_format = fmt
-    ws.freeze_panes = "A2"
-    if n > 1:
-        ws.auto_filter.ref = ws.dimensions
-    for i, h in enumerate(header):
-        ws.column_dimensions[get_column_letter(i + 1)].width = (widths or {}).get(
-            i, max(10, min(40, len(str(h)) + 2)))
-    return ws
-
-
-def _xl(v: Any) -> Any:
-    if isinstance(v, (list, dict)):
-        v = json.dumps(v, default=str)
-    if isinstance(v, str):
-        return _inert(v)
-    return v
+NUMBER_FORMATS = tables.NUMBER_FORMATS
+_sheet = tables.write_sheet
+_xl = tables.xlsx_value
 
 
 def to_xlsx(report: Mapping[str, Any]) -> bytes:

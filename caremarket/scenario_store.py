@@ -15,7 +15,8 @@ from caremarket.store import now
 from market.errors import InvalidScenario, UnknownEntity
 from market.scenarios import Scenario
 
-RESERVED_NAMES = ("compare",)  # GET /api/v1/scenarios/compare compares saved scenarios
+# GET /api/v1/scenarios/compare(.csv, .xlsx) compares saved scenarios
+RESERVED_NAMES = ("compare", "compare.csv", "compare.xlsx")
 
 
 def save_scenario(db: sqlite_utils.Database, scenario: Scenario,

@@ -74,7 +74,7 @@ def sample_ids(app, store):
         "zone_id": store.execute("select zone_id from zones order by zone_id limit 1"
                                  ).fetchone()[0],
         "name": "half take-up", "run_id": run_id, "token_id": token_record["id"],
-        "filename": "app.css", "kind": "care-homes",
+        "filename": "app.css", "kind": "care-homes", "table": "break_even",
         # the sample's last import (its care-home returns): reverting it harms no other route
         "import_id": store.execute("select max(id) from imports").fetchone()[0],
     }

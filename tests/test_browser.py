@@ -277,6 +277,93 @@ def test_no_page_breaks_the_content_security_policy(page, live_app):
     assert page.js_errors == []  # type: ignore[attr-defined]
 
 
+def _api_items(pg, base: str, query: str) -> list[dict]:
+    """The API's rows behind a download link: a run table's JSON, the comparison as rows, or
+    every page of a list route with the link's filters."""
+    if "/tables/" in base:
+        return pg.request.get(f"{base}.json").json()["items"]
+    if base.endswith("/scenarios/compare"):
+        c = pg.request.get(f"{base}?{query}").json()
+        return ([{"scenario": n, "row": "scenario", **v} for n, v in c["columns"].items()]
+                + [{"scenario": n, "row": "difference from the baseline", **d}
+                   for n, d in c["differences"].items()])
+    items, page_no = [], 1
+    while page_no:
+        body = pg.request.get(f"{base}?{query}&page={page_no}&per_page=1000").json()
+        items += body["items"]
+        page_no = body["next_page"]
+    return items
+
+
+def _download_every_table(pg, tmp_path, expect: set[str]) -> set[str]:
+    """Click both download links of every table on the page; each file must hold the API's
+    rows. Returns the downloads' paths (without extension) that were checked."""
+    from tests.test_exports import assert_export_matches
+
+    seen = set()
+    links = pg.locator(".exports")
+    for i in range(links.count()):
+        box = links.nth(i)
+        base = box.get_attribute("data-export")
+        files = {}
+        for fmt in ("csv", "xlsx"):
+            link = box.locator(f"a.export-{fmt}")
+            query = (link.get_attribute("href").split("?", 1) + [""])[1]
+            with pg.expect_download() as dl:
+                link.click()
+            path = tmp_path / f"{len(seen)}-{i}.{fmt}"
+            dl.value.save_as(path)
+            files[fmt] = path
+        assert_export_matches(files["csv"].read_text(encoding="utf-8"),
+                              files["xlsx"].read_bytes(), _api_items(pg, base, query))
+        seen.add(base.rsplit("/", 1)[-1])
+    assert expect <= seen, (expect, seen)
+    return seen
+
+
+def _finished(pg, body: dict) -> int:
+    token = pg.locator("meta[name=csrf-token]").get_attribute("content")
+    resp = pg.request.post("/api/v1/runs", data=body, headers={"X-CSRFToken": token})
+    assert resp.status == 202, resp.text()
+    run_id = resp.json()["run_id"]
+    while pg.request.get(f"/api/v1/runs/{run_id}").json()["status"] in ("queued", "running"):
+        pg.wait_for_timeout(300)
+    assert pg.request.get(f"/api/v1/runs/{run_id}").json()["status"] == "done"
+    return run_id
+
+
+def test_every_table_downloads_whole_as_csv_and_xlsx_from_its_page(page, tmp_path):
+    log_in(page, "analyst")
+    page.goto("/")
+    cov = _finished(page, {"kind": "coverage", "levers": {}})
+    eq = _finished(page, {"kind": "equalisation", "scenario": {"take_up": 0.5},
+                          "options": {"montecarlo_draws": 0, "sweep_parameter": None}})
+    token = page.locator("meta[name=csrf-token]").get_attribute("content")
+    assert page.request.post("/api/v1/scenarios", headers={"X-CSRFToken": token},
+                             data={"name": "half take-up b", "values": {"take_up": 0.5}}
+                             ).status in (200, 201)
+
+    page.goto(f"/coverage?run={cov}")
+    page.locator("#care-gaps-show-all").click()
+    page.wait_for_url(lambda url: "gaps=all" in url)
+    page.locator("#care-gaps").wait_for()
+    shot(page, "12-coverage-all-gaps-and-downloads")
+    _download_every_table(page, tmp_path, {"care_gaps", "utilisation", "cost_by_rurality",
+                                           "zone_costs"})
+    page.goto(f"/equalisation?run={eq}&compare=half+take-up+b")
+    page.locator("#break-even").wait_for()
+    _download_every_table(page, tmp_path, {"classes", "break_even", "compare"})
+    page.goto("/providers?kind=care_home&rurality=sparse")
+    _download_every_table(page, tmp_path, {"providers"})
+    page.goto("/")
+    _download_every_table(page, tmp_path, {"zones"})
+    page.goto("/data")
+    shot(page, "13-data-templates")
+    _download_every_table(page, tmp_path, {"imports"})
+    with page.expect_download() as dl:
+        page.locator("#template-help a[data-kind=care-homes]").click()
+    assert dl.value.suggested_filename == "template-care-homes.csv"
+    assert not page.js_errors, page.js_errors
 def test_the_evidence_pack_opens_prints_and_keeps_the_csp(page):
     """The sample's Market Sustainability Plan evidence pack: run it from its page, read every
     section, no CSP violation; its market figures are the JSON's (screenshots 08 and 09)."""

@@ -36,6 +36,7 @@ from caremarket import (
     jsonio,
     paging,
     scenario_store,
+    tables,
     undo,
 )
 from caremarket.runs import get_run
@@ -187,7 +188,7 @@ class ScenarioName(BaseConverter):
     """A saved scenario's name in a path: any segment but 'compare' (/scenarios/compare is
     the comparison; the name is reserved, so no route answers for two things)."""
 
-    regex = r"(?!compare$)[^/]+"
+    regex = r"(?!compare(?:\.csv|\.xlsx)?$)[^/]+"
 
 
 class ReportName(BaseConverter):
@@ -324,11 +325,12 @@ PAGING = {"page": (PAGE, "page number, from 1"),
           "per_page": (PAGE, "items per page (larger asks get the most a list gives)")}
 # A name the server strips of blanks (market.scenarios.BLANKS: spelled out, since \s means other
 # characters to Python, to ECMA and to the validators) and then matches (market.scenarios.NAME),
-# minus the reserved ones (in any case).
+# minus the reserved ones (caremarket.scenario_store.RESERVED_NAMES, in any case).
 _BLANK = "[" + scenario_names.BLANKS.encode("unicode_escape").decode() + "]*"
 SCENARIO_NAME = {"type": "string",
                  "pattern": "^" + _BLANK + scenario_names.NAME.pattern[1:-1] + _BLANK + "$",
-                 "not": {"pattern": "^" + _BLANK + "[cC][oO][mM][pP][aA][rR][eE]" + _BLANK + "$"}}
+                 "not": {"pattern": "^" + _BLANK + "[cC][oO][mM][pP][aA][rR][eE]"
+                                    "([.][cC][sS][vV]|[.][xX][lL][sS][xX])?" + _BLANK + "$"}}
 NAMES = {"type": "string", "pattern": r"[^,\s]"}  # at least one name between the commas
 
 
@@ -772,11 +774,124 @@ def incomplete_csv(kind: str):
     return resp
 
 
+# -- tables as CSV and XLSX (caremarket.tables: one definition, one exporter) ---------------------
+
+def download(body: bytes, media: str, filename: str):
+    """A file answer: attachment named `filename`, never cached."""
+    resp = current_app.response_class(body, mimetype=media)
+    resp.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    resp.headers["Cache-Control"] = "private, no-store"
+    return resp
+
+
+def table_download(table: tables.Table, fmt: str, stem: str):
+    """The table, whole, as CSV or XLSX."""
+    body, media = tables.export(table, fmt)
+    return download(body, media, f"{stem}.{fmt}")
+
+
+def export_routes(rule: str, endpoint: str, build: Callable[..., tables.Table],
+                  summary: str, query: Mapping[str, tuple] | None = None,
+                  stem: Callable[..., str] | str = "") -> None:
+    """Register `rule.csv` and `rule.xlsx` (endpoints `endpoint_csv`, `endpoint_xlsx`), each
+    answering the table `build(**path arguments)` in full (every row, no paging)."""
+    for fmt, media in tables.FORMATS.items():
+        def view(_fmt: str = fmt, **kw: Any):
+            name = stem(**kw) if callable(stem) else (stem or endpoint)
+            return table_download(build(**kw), _fmt, name)
+
+        view.__name__ = f"{endpoint}_{fmt}"
+        view.__doc__ = f"{summary} as {fmt.upper()}: every row, no paging."
+        doc(query=query, media=media)(view)
+        bp.add_url_rule(f"{rule}.{fmt}", f"{endpoint}_{fmt}", view, methods=["GET"])
+
+
+PROVIDER_FILTERS = {k: v for k, v in providers.api_query.items()  # type: ignore[attr-defined]
+                    if k not in PAGING}
+export_routes("/providers", "providers", lambda: queries.providers_table(get_db(), _args()),
+              "Download the providers that the filters choose (as GET /providers)",
+              PROVIDER_FILTERS)
+export_routes("/zones", "zones", lambda: queries.zones_table(get_db(), _args()),
+              "Download the zones that the filters choose (as GET /zones)",
+              {k: v for k, v in zones.api_query.items()  # type: ignore[attr-defined]
+               if k not in PAGING})
+export_routes("/imports", "imports", lambda: queries.imports_table(get_db()),
+              "Download the whole import history (as GET /imports)")
+
+
+def _comparison() -> tables.Table:
+    names = [n.strip() for n in request.args.get("names", "").split(",") if n.strip()]
+    if not names:
+        raise bad_request("names", "give one or more saved scenario names, comma-separated")
+    return tables.comparison(analyses.compare_scenarios(get_db(), names))
+
+
+export_routes("/scenarios/compare", "compare_scenarios", _comparison,
+              "Download the comparison of saved scenarios (as GET /scenarios/compare)",
+              compare_scenarios.api_query, "scenario-comparison")  # type: ignore[attr-defined]
+
+
+def _run_record(run_id: int) -> dict[str, Any]:
+    row = get_run(get_db(), run_id)
+    if row is None:
+        raise UnknownEntity(f"no run {run_id}")
+    return {**{k: row.get(k) for k in RUN_FIELDS}, "result": row.get("result")}
+
+
+def table_links(run_id: int, name: str) -> dict[str, str]:
+    base = f"{PREFIX}/runs/{run_id}/tables/{name}"
+    return {f: f"{base}.{f}" for f in ("json", *tables.FORMATS)}
+
+
+@bp.get("/runs/<int:run_id>/tables")
+def run_tables(run_id: int):
+    """List a run's tables: name, title, columns (key, label, unit), row count and links to
+    each in JSON, CSV and XLSX (none until the run is done)."""
+    run = _run_record(run_id)
+    return json_response({"run_id": run_id, "kind": run["kind"], "status": run["status"],
+                          "tables": [{**t.definition.to_dict(), "rows": len(t.rows),
+                                      "links": table_links(run_id, t.name)}
+                                     for t in tables.run_tables(run)]})
+
+
+@bp.get("/runs/<int:run_id>/tables/<table>.json")
+def run_table(run_id: int, table: str):
+    """Get one table of a run as JSON: its columns and every row (`items`)."""
+    return json_response(tables.run_table(_run_record(run_id), table).to_dict())
+
+
+export_routes("/runs/<int:run_id>/tables/<table>", "run_table",
+              lambda run_id, table: tables.run_table(_run_record(run_id), table),
+              "Download one table of a run",
+              stem=lambda run_id, table: f"run-{run_id}-{table}")
+
+
+@bp.get("/imports/templates")
+def import_templates():
+    """List the import kinds' template files: for each kind a CSV with the header and one
+    example row (null where the kind reads another format)."""
+    return json_response({"templates": [
+        {"kind": k.name, "description": k.description,
+         "columns": list(k.example) if k.example else None,
+         "url": f"{PREFIX}/imports/templates/{k.name}.csv" if k.example else None}
+        for k in importers.KINDS.values()]})
+
+
+@bp.get("/imports/templates/<kind>.csv")
+@doc(media=tables.CSV_MEDIA)
+def import_template(kind: str):
+    """Download the template of an import kind: a CSV with its header and one example row
+    whose values are in range, which imports as it stands."""
+    return download(importers.template_csv(kind).encode("utf-8"), tables.CSV_MEDIA,
+                    f"template-{kind}.csv")
+
+
 # -- the OpenAPI document -----------------------------------------------------------------------
 
 _PARAM = re.compile(r"<(?:(?P<conv>[A-Za-z_]\w*)(?:\([^)]*\))?:)?(?P<name>[A-Za-z_]\w*)>")
 _CONVERTER_SCHEMA = {"int": {"type": "integer"}, "float": {"type": "number"},
-                     "scenario": {"type": "string", "not": {"const": "compare"}},
+                     "scenario": {"type": "string", "not": {"enum": list(
+                         scenario_store.RESERVED_NAMES)}},
                      "report": {"type": "string", "not": {"enum": ["compare", "runs", "new"]}},
                      "uuid": {"type": "string", "format": "uuid"}}
 _ERROR_SCHEMA = {

@@ -13,10 +13,11 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlencode
 
 from flask import Blueprint, abort, render_template, request
 
-from caremarket import analyses, fair_cost, formats, paging, undo
+from caremarket import analyses, fair_cost, formats, paging, tables, undo
 from caremarket.importers import KINDS, rejected_imports
 from caremarket.runs import get_run
 from caremarket.scenario_store import get_scenario, list_scenarios
@@ -49,17 +50,8 @@ MAP_MEASURES = {
     "beds_at_risk": ("Beds at risk or unviable under the scenario", "equalisation"),
 }
 RURALITY_ORDER = RURALITY_CLASSES
-# The rows of market.scenarios.compare, as a commissioner reads them.
-COMPARE_LABELS = {
-    "take_up": "Take-up: self-funders at the LA rate", "la_fee_basis": "LA fees from",
-    "convergence": "Convergence of the "
-    "self-funder premium", "la_fee_change": "LA fee change", "cost_change": "Operating cost "
-    "change", "occupancy_change": "Occupancy change", "providers_sustainable": "Homes "
-    "sustainable", "beds_sustainable": "Beds sustainable", "providers_at_risk": "Homes at risk",
-    "beds_at_risk": "Beds at risk", "providers_unviable": "Homes unviable", "beds_unviable":
-    "Beds unviable", "cross_subsidy": "Cross-subsidy a year", "cross_subsidy_lost":
-    "Cross-subsidy lost a year", "revenue": "Income a year", "surplus_after_capital": "Surplus "
-    "after capital a year", "extra_la_spend": "Extra LA spend a year to break even"}
+# The rows of market.scenarios.compare, as a commissioner reads them (caremarket.tables).
+COMPARE_LABELS = tables.COMPARE_LABELS
 
 
 # -- number formats (templates): caremarket.formats, the one formatter ------------------------
@@ -69,6 +61,8 @@ bp.add_app_template_filter(formats.money, "money")
 bp.add_app_template_filter(formats.pct, "pct")
 bp.add_app_template_filter(formats.by_unit, "unit")
 bp.add_app_template_filter(formats.change, "change")
+# The table definitions (labels and units of every exported table), for the pages' headers.
+bp.add_app_template_global(tables, "tables")
 
 
 @bp.app_template_filter("lever")
@@ -143,8 +137,11 @@ def providers_view(db, args: Mapping[str, Any]) -> dict[str, Any]:
     ruralities = [r[0] for r in db.execute("select distinct rurality from zones where rurality "
                                            "is not null")]
     ruralities.sort(key=lambda r: (RURALITY_ORDER.index(r) if r in RURALITY_ORDER else 9, r))
+    # the downloads hold every row the filters choose, in the list's order (no paging)
+    export = {k: v for k, v in clean.items() if k not in ("page", "per_page")}
     return {"providers": listing, "filters": clean, "ratings": ratings,
-            "ruralities": ruralities, "kinds": list(queries.PROVIDER_KINDS)}
+            "ruralities": ruralities, "kinds": list(queries.PROVIDER_KINDS),
+            "export_query": urlencode(export)}
 
 
 def _pick_scenario(db, name: str | None) -> tuple[dict[str, Any] | None, list[dict], str | None]:
@@ -232,7 +229,9 @@ def map_page(db, args: Mapping[str, Any]) -> dict[str, Any]:
         measures["self_funder_share"] = shares
     uncertain = sorted(z["zone_id"] for z in zones_map if z.get("reach_uncertain"))
     # zones the coverage run's agencies do not reach: its figures are blank there for that reason
-    unreached = sorted(z["zone_id"] for z in zones_map if z.get("reached") is False)
+    # (a zone left out of the model for missing figures is not 'unreached': it says why itself)
+    unreached = sorted(z["zone_id"] for z in zones_map
+                       if z.get("reached") is False and not z.get("left_out"))
     cov_minutes = ((cov["result"].get("levers") or {}).get("max_minutes")
                    or ParameterSet()["max_travel_minutes"]) if zones_map else None
     reach, reach_error = None, None
@@ -258,8 +257,9 @@ def map_page(db, args: Mapping[str, Any]) -> dict[str, Any]:
     return view
 
 
-def coverage_view(db, run_id: int | None) -> dict[str, Any]:
-    """The levers form and, for `run_id`, the run as /api/v1/runs/<id> returns it."""
+def coverage_view(db, run_id: int | None, show_all: bool = False) -> dict[str, Any]:
+    """The levers form and, for `run_id`, the run as /api/v1/runs/<id> returns it (with every
+    care gap when `show_all`, else the head the run lists)."""
     p = ParameterSet()
     providers = [{"provider_id": r[0], "name": r[1], "capacity_hours": r[2]}
                  for r in db.execute("select provider_id, name, capacity_hours from "
@@ -273,22 +273,21 @@ def coverage_view(db, run_id: int | None) -> dict[str, Any]:
                          "visit_minutes": p["visit_minutes"],
                          "visits_per_run": p["visits_per_run"]},
             "homecare_providers": providers, "sites": db["sites"].count,
-            "run": run, "view": coverage_extras(run),
+            "run": run, "view": coverage_extras(run, show_all),
             "agencies": queries.map_layers(db)["homecare_providers"] if run else [],
             "latest_run_id": latest[0] if latest else None, "data_date": data_date(db)}
 
 
-def coverage_extras(run: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """What the result's tables and map read, joined from the run's own result."""
+def coverage_extras(run: Mapping[str, Any] | None, show_all: bool = False
+                    ) -> dict[str, Any] | None:
+    """What the result's tables and map read: the rows of its tables (caremarket.tables, the
+    rows the CSV and XLSX downloads hold), the care gaps cut to the head the run lists unless
+    `show_all`."""
     if not run or run["status"] != "done" or not run["result"]:
         return None
     r = run["result"]
-    zones = {z["zone_id"]: z for z in r["zones"]}
-    gaps = [{**g, "name": zones.get(g["zone_id"], {}).get("name"),
-             "rurality": zones.get(g["zone_id"], {}).get("rurality"),
-             "demand_hours": zones.get(g["zone_id"], {}).get("demand_hours"),
-             "reachable_providers": zones.get(g["zone_id"], {}).get("reachable_providers")}
-            for g in r["care_gaps"]]
+    all_gaps = tables.care_gap_rows(r)
+    gaps = all_gaps if show_all else all_gaps[:len(r["care_gaps"])]
     cost = r.get("cost_of_care") or analyses.cost_of_care_summary(r.get("zones_map") or [])
     points = [{k: z.get(k) for k in ("zone_id", "name", "lat", "lon", "rurality",
                                      "demand_hours", "unmet_hours",
@@ -298,16 +297,14 @@ def coverage_extras(run: Mapping[str, Any] | None) -> dict[str, Any] | None:
                                      "reach_uncertain", "unmet_hours_low",
                                      "unmet_hours_high")}
               for z in r.get("zones_map") or [] if z.get("lat") is not None]
-    costed = sorted((z for z in r.get("zones_map") or []
-                     if z.get("cost_per_contact_hour") is not None),
-                    key=lambda z: -(z.get("gap") or 0))
-    used = sorted(r["providers"], key=lambda p: (-(formats.finite(p.get("utilisation")) or -1.0),
-                                                  str(p.get("name"))))
-    zones_with_gap = sum(1 for z in r["zones"] if (z.get("unmet_hours") or 0) > 1e-6)
+    costed = tables.zone_cost_rows(r)
+    used = tables.utilisation_rows(r)
+    zones_with_gap = len(all_gaps)
     has_la_rate = any(z.get("la_hourly_rate") is not None for z in r.get("zones_map") or [])
     return {"gaps": gaps, "cost_of_care": cost if has_la_rate else None, "points": points,
             "zone_costs": costed,
             "providers": used, "zones_with_gap": zones_with_gap,
+            "max_minutes": tables.max_minutes(r),
             "removed": (r.get("levers") or {}).get("remove_provider") or []}
 
 
@@ -380,24 +377,8 @@ def equalisation_extras(run: Mapping[str, Any] | None) -> dict[str, Any] | None:
     homes = v["providers"]
     mb = [m for h in homes if (m := formats.finite(h["baseline"].get("margin"))) is not None]
     ma = [m for h in homes if (m := formats.finite(h["scenario"].get("margin"))) is not None]
-    rows = []
+    rows = tables.break_even_rows(r)
     sweep = r.get("sweep")
-    tips = {str(t["provider_id"]): t for t in (sweep or {}).get("tipping") or []}
-    for h in homes:
-        b, s = h["baseline"], h["scenario"]
-        tip = tips.get(str(h["provider_id"])) or {}
-        rows.append({"provider_id": h["provider_id"], "name": h["name"],
-                     "zone_id": h.get("zone_id"), "rurality": h.get("rurality"),
-                     "group_id": h.get("group_id"), "group_name": h.get("group_name"),
-                     "at_risk_at": tip.get("at_risk_at"), "unviable_at": tip.get("unviable_at"),
-                     "beds": h.get("beds"), "class_before": b["class"],
-                     "class_after": s["class"], "la_fee": s["la_fee"],
-                     "self_funder_fee": s["self_funder_fee"],
-                     "break_even_la_fee": s["break_even_la_fee"],
-                     "fee_uplift": s["fee_uplift"], "margin_before": b["margin"],
-                     "margin_after": s["margin"],
-                     "cross_subsidy_lost": h["cross_subsidy_lost"]})
-    rows.sort(key=lambda x: -(x["fee_uplift"] or 0))
     charts = {
         "margins": _histogram(mb, ma),
         "sweep": ({"parameter": sweep["parameter"],
@@ -462,7 +443,9 @@ def tipping_first(rows: list[dict[str, Any]], sweep: Mapping[str, Any] | None
 
 def data_view(db, args: Mapping[str, Any]) -> dict[str, Any]:
     """The import kinds and `queries.imports` (what /api/v1/imports returns)."""
-    return {"kinds": [{"name": k.name, "description": k.description} for k in KINDS.values()],
+    return {"kinds": [{"name": k.name, "description": k.description,
+                       "template": (f"/api/v1/imports/templates/{k.name}.csv" if k.example
+                                    else None)} for k in KINDS.values()],
             "imports": queries.imports(db, dict(args)),
             "rejected_imports": rejected_imports(db, 20),
             "completeness": analyses.data_completeness(db, sample=5)}
@@ -572,7 +555,7 @@ def map():  # noqa: A001 - the endpoint is pages.map
 @bp.route("/coverage")
 def coverage():
     try:
-        data = coverage_view(get_db(), _int_arg("run"))
+        data = coverage_view(get_db(), _int_arg("run"), request.args.get("gaps") == "all")
     except UnknownEntity as exc:
         _not_found(exc)
     if request.args.get("fragment"):

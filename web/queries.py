@@ -12,7 +12,7 @@ from typing import Any
 
 import sqlite_utils
 
-from caremarket import analyses, paging
+from caremarket import analyses, paging, tables
 from caremarket.overview import overview as market_overview
 from caremarket.scenario_store import get_scenario
 from market.errors import UnknownEntity
@@ -51,8 +51,8 @@ from care_homes c left join zones z on z.zone_id = c.zone_id
 """
 
 
-def providers(db, args: dict[str, Any]) -> dict[str, Any]:
-    """Both kinds of provider, filterable by kind, text, zone, rurality, group, rating."""
+def _providers_query(args: dict[str, Any]) -> tuple[str, list[Any], str]:
+    """(sql, params, order) of the providers that `args` filters and sorts."""
     where, params = [], []
     kind = args.get("kind")
     if kind:
@@ -74,8 +74,22 @@ def providers(db, args: dict[str, Any]) -> dict[str, Any]:
     if sort.lstrip("-") not in SORTABLE:
         raise ValueError(f"cannot sort by '{sort}'; sortable: {', '.join(sorted(SORTABLE))}")
     order = f"[{sort.lstrip('-')}] {'desc' if desc else 'asc'}, provider_id"
+    return sql, params, order
+
+
+def providers(db, args: dict[str, Any]) -> dict[str, Any]:
+    """Both kinds of provider, filterable by kind, text, zone, rurality, group, rating."""
+    sql, params, order = _providers_query(args)
     return paginate(sql, params, db, int(args.get("page", 1)), int(args.get("per_page", 100)),
                     order)
+
+
+def providers_table(db, args: dict[str, Any]) -> tables.Table:
+    """Every provider that `args` filters, in its order (the list's rows, unpaginated)."""
+    sql, params, order = _providers_query(args)
+    filters = {k: v for k, v in args.items() if k not in ("page", "per_page") and v}
+    return tables.Table(tables.PROVIDERS, _rows(db, f"select * from ({sql}) order by {order}", params),
+                        {"filters": filters or "none"})
 
 
 def provider(db, provider_id: str, scenario: str | None = None) -> dict[str, Any]:
@@ -103,7 +117,7 @@ def provider(db, provider_id: str, scenario: str | None = None) -> dict[str, Any
     return out
 
 
-def zones(db, args: dict[str, Any]) -> dict[str, Any]:
+def _zones_query(args: dict[str, Any]) -> tuple[str, list[Any]]:
     where, params = [], []
     if args.get("rurality"):
         where.append("rurality = ?")
@@ -114,8 +128,22 @@ def zones(db, args: dict[str, Any]) -> dict[str, Any]:
     sql = ("select zone_id, name, lat, lon, rurality, demand_hours, demand_estimated, "
            "hop_minutes, population_65_plus, population_85_plus, self_funder_share, la_name "
            "from zones") + (" where " + " and ".join(where) if where else "")
+    return sql, params
+
+
+def zones(db, args: dict[str, Any]) -> dict[str, Any]:
+    """The zones, filterable by rurality and text (id or name)."""
+    sql, params = _zones_query(args)
     return paginate(sql, params, db, int(args.get("page", 1)), int(args.get("per_page", 500)),
                     "zone_id")
+
+
+def zones_table(db, args: dict[str, Any]) -> tables.Table:
+    """Every zone that `args` filters (the list's rows, unpaginated)."""
+    sql, params = _zones_query(args)
+    filters = {k: v for k, v in args.items() if k not in ("page", "per_page") and v}
+    return tables.Table(tables.ZONES, _rows(db, f"{sql} order by zone_id", params),
+                        {"filters": filters or "none"})
 
 
 POPULATION_BANDS = (("65-74", "population_65_74"), ("75-84", "population_75_84"),
@@ -265,17 +293,29 @@ def headline(db, freshness: list[dict[str, Any]], today: str) -> dict[str, Any]:
     return out
 
 
+IMPORTS_SQL = ("select id, kind, file_name, content_hash, user, started_at, finished_at, "
+               "status, rows_read, records, by_type, rejected, unplaced, message, "
+               "reverted_at, reverted_by from imports")
+
+
+def _import_item(item: dict[str, Any]) -> dict[str, Any]:
+    item["by_type"] = json.loads(item["by_type"] or "{}")
+    item["unplaced"] = json.loads(item["unplaced"] or "[]")
+    item["unplaced_count"] = len(item["unplaced"])
+    return item
+
+
 def imports(db, args: dict[str, Any]) -> dict[str, Any]:
-    out = paginate("select id, kind, file_name, content_hash, user, started_at, finished_at, "
-                   "status, rows_read, records, by_type, rejected, unplaced, message, "
-                   "reverted_at, reverted_by "
-                   "from imports", [], db, int(args.get("page", 1)),
+    out = paginate(IMPORTS_SQL, [], db, int(args.get("page", 1)),
                    int(args.get("per_page", 50)), "id desc")
-    for item in out["items"]:
-        item["by_type"] = json.loads(item["by_type"] or "{}")
-        item["unplaced"] = json.loads(item["unplaced"] or "[]")
-        item["unplaced_count"] = len(item["unplaced"])
+    out["items"] = [_import_item(i) for i in out["items"]]
     return out
+
+
+def imports_table(db) -> tables.Table:
+    """The whole import history, newest first."""
+    return tables.Table(tables.IMPORTS, [_import_item(i) for i in
+                                         _rows(db, IMPORTS_SQL + " order by id desc")])
 
 
 def map_layers(db) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 import pandas as pd
 
-from caremarket import analyses, formats
+from caremarket import analyses, formats, tables
 from caremarket.cli import emit_json, reports_errors
 from caremarket.commands.levers import given, options, pairs
 from caremarket.runs import record_run
@@ -359,8 +359,14 @@ def cost_of_care_cmd(obj, show_zones, as_json, **kw) -> None:
     if c["zones_unreached"]:
         click.echo(f"{c['zones_unreached']} zone(s) with no agency within {f.number(limit)} "
                    "minutes: no cost of care")
-    ranked = sorted((z for z in r["zones_map"] if z.get("gap") is not None),
-                    key=lambda z: -z["gap"])[:show_zones]
+    if c.get("zones_unserved"):
+        click.echo(f"{c['zones_unserved']} zone(s) in reach of an agency but given no hours: "
+                   "costed at the cheapest agency in reach, outside the means")
+    if c.get("zones_left_out"):
+        click.echo(f"{c['zones_left_out']} zone(s) left out of the model for missing figures "
+                   "(listed in --json 'zones' with 'left_out')")
+    # the rows of the cost-of-care table (caremarket.tables): costed zones by gap, largest first
+    ranked = [z for z in tables.zone_cost_rows(r) if z.get("gap") is not None][:show_zones]
     if ranked:
         click.echo("zones with the largest gap (cost per contact hour above the LA rate):")
         for z in ranked:

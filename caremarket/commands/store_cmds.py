@@ -10,7 +10,7 @@ import click
 from caremarket import undo
 from caremarket.cases import load_devon, load_sample
 from caremarket.cli import emit_json, reports_errors
-from caremarket.importers import KINDS, import_file, rejected_imports
+from caremarket.importers import KINDS, import_file, rejected_imports, template_csv
 from caremarket.migrations import current_version
 
 
@@ -83,9 +83,16 @@ def import_cmd(obj, kind: str, file: str, as_json: bool, user: str | None,
 
 
 @click.command("kinds")
-def kinds_cmd() -> None:
-    """List the import kinds and what each reads."""
+@click.option("--template", "template", metavar="KIND",
+              help="Print the template of KIND instead: a CSV with its columns and one example "
+                   "row, which imports as it stands.")
+@reports_errors
+def kinds_cmd(template: str | None) -> None:
+    """List the import kinds and what each reads (or print one kind's template CSV)."""
 
+    if template:
+        click.echo(template_csv(template), nl=False)
+        return
     for k in KINDS.values():
         click.echo(f"{k.name:20} {k.description}")
 
