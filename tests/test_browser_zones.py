@@ -12,7 +12,15 @@ import time
 
 import pytest
 
-from tests.test_browser import CHROMIUM, browser, live_server, log_in, page, shot  # noqa: F401
+from tests.test_browser import (  # noqa: F401 - fixtures
+    CHROMIUM,
+    browser,
+    live_app,
+    live_server,
+    log_in,
+    page,
+    shot,
+)
 
 pytestmark = [
     pytest.mark.browser,

@@ -133,6 +133,9 @@ def _check_map(pg, zones: int, name: str) -> None:
     _shot(pg, f"{name}-popup")
     link.click()
     pg.wait_for_url(lambda u: u.endswith(href))
+    # ... and that page is the zone's own: its id, its demand and the agencies in reach
+    main = pg.locator("main").inner_text()
+    assert zone_id in main and "Agencies in reach" in main, main[:300]
 
 
 def _check_narrow(browser, url: str, name: str) -> None:
