@@ -101,6 +101,8 @@ class Lever:
     maximum: float | None = None
     step: float | None = None
     choices: tuple[str, ...] = ()
+    # what the pages show for a choice, in a commissioner's words (the value itself if absent)
+    choice_labels: tuple[tuple[str, str], ...] = ()
     parameter: str | None = None  # the model parameter whose value a blank lever takes
     slider: tuple[float, float] | None = None
     nullable: bool = False  # an explicit null/blank is a value of its own (e.g. no sweep)
@@ -288,6 +290,7 @@ class Lever:
         return {"name": self.name, "kind": self.kind, "label": self.label, "help": self.help,
                 "unit": self.unit, "default": self.default, "minimum": self.minimum,
                 "maximum": self.maximum, "step": self.step, "choices": list(self.choices),
+                "choice_labels": {c: dict(self.choice_labels).get(c, c) for c in self.choices},
                 "parameter": self.parameter,
                 "slider": list(self.slider) if self.slider else None,
                 "advanced": self.advanced, "flag": self.flag}
@@ -331,7 +334,9 @@ SCENARIO: tuple[Lever, ...] = (
           "set to the Fair Cost of Care median of its category uprated to today (nursing "
           "homes the nursing median, the others the residential one: the store does not "
           "separate enhanced needs; docs/fcoc.md); LA fee change applies on top",
-          default="current", choices=FEE_BASES),
+          default="current", choices=FEE_BASES,
+          choice_labels=(("current", "the LA fees as stored"),
+                         ("fcoc_median", "the Fair Cost of Care median"))),
 )
 assert tuple(lv.name for lv in SCENARIO[:len(SCENARIO_LEVERS)]) == SCENARIO_LEVERS
 
