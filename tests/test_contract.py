@@ -198,3 +198,32 @@ def test_the_fee_basis_in_a_scenario_is_one_of_its_words_never_null(client, api_
     resp = client.post("/api/v1/scenarios", json={"name": "basis", "values": {
         "la_fee_basis": "fcoc_median"}}, headers=headers)
     assert resp.status_code == 201
+
+
+def test_every_download_route_is_documented_with_its_own_media_type(app, client, api_token):
+    """A route whose address ends in .csv, .xlsx or .geojson is documented with that media
+    type, and answers with it (the contract run once found a CSV route documented as JSON)."""
+    from caremarket.tables import FORMATS
+    from tests.conftest import bearer
+    from web.api import openapi_document
+
+    media_of = {".csv": FORMATS["csv"], ".xlsx": FORMATS["xlsx"],
+                ".geojson": "application/geo+json"}
+    doc = openapi_document(app)
+    seen = 0
+    for path, ops in doc["paths"].items():
+        ext = next((e for e in media_of if path.endswith(e)), None)
+        if ext is None:
+            continue
+        for method, op in ops.items():
+            if not isinstance(op, dict) or "responses" not in op:
+                continue
+            ok = [code for code in op["responses"] if code.startswith("2")]
+            assert ok, (method, path)
+            for code in ok:
+                assert list(op["responses"][code]["content"]) == [media_of[ext]], (path, code)
+            seen += 1
+    assert seen >= 10
+    resp = client.get("/api/v1/imports/incomplete/zones.csv",
+                      headers=bearer(api_token("viewer")))
+    assert resp.status_code == 200 and resp.mimetype == "text/csv"

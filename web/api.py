@@ -335,7 +335,7 @@ NAMES = {"type": "string", "pattern": r"[^,\s]"}  # at least one name between th
 
 
 def doc(query: Mapping[str, tuple] | None = None, body: dict | Callable | None = None,
-        status: int = 200, also: tuple[int, ...] = (), media: str = "application/json",
+        status: int = 200, also: tuple[int, ...] = (), media: str | None = None,
         errors: Mapping[int, str] | None = None) -> Callable:
     """Attach what OpenAPI says of a view: query arguments (name -> (type or schema,
     description[, required])), request body, success status (and `also` other successes),
@@ -764,6 +764,7 @@ def imports_completeness():
 
 
 @bp.get("/imports/incomplete/<kind>.csv")
+@doc(media=tables.CSV_MEDIA)
 def incomplete_csv(kind: str):
     """Download the incomplete records of a kind as CSV in its import layout: fill the blank
     cells and import the file as that kind again."""
@@ -903,6 +904,16 @@ _ERROR_SCHEMA = {
                                             "details": {}}}}}
 
 
+def _media_of(rule: str) -> str:
+    """A route's success media type from its extension where `doc` names none (a .csv route
+    is never documented as JSON)."""
+    for ext, media in ((".csv", tables.CSV_MEDIA), (".geojson", "application/geo+json"),
+                       *((f".{fmt}", m) for fmt, m in tables.FORMATS.items())):
+        if rule.endswith(ext):
+            return media
+    return "application/json"
+
+
 def openapi_path(rule: str) -> tuple[str, list[dict[str, Any]]]:
     """Turn a Flask rule into an OpenAPI path ({param}) and its path parameters."""
     params = [{"name": m["name"], "in": "path", "required": True,
@@ -923,7 +934,7 @@ def openapi_document(app: Flask) -> dict[str, Any]:
         tag = path[len(PREFIX) + 1:].split("/")[0] or "api"
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
             status = getattr(view, "api_status", 201 if method == "POST" else 200)
-            media = getattr(view, "api_media", "application/json")
+            media = getattr(view, "api_media", None) or _media_of(rule.rule)
             success = {"description": "success", "content": {media: {"schema": (
                 {"type": "object"} if media.endswith(("/json", "+json"))
                 else {"type": "string", "format": "binary"})}}}
