@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import PASSWORDS, email_for, served, shared, web_store
+from tests.test_browser import CHROMIUM, browser  # noqa: F401 - the shared browser fixture
 
-CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = Path(tempfile.gettempdir()) / "caremarket-map"
 pytestmark = [
     pytest.mark.browser,
@@ -54,16 +54,6 @@ def devon_server(tmp_path_factory):
         store.close()
     with served(_app(path), threads=4) as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=["--headless", "--no-sandbox"])
-        yield b
-        b.close()
 
 
 def _page(browser, url: str, width: int = 1400):
