@@ -136,6 +136,16 @@ def app(sample_db_file: Path, tmp_path: Path, monkeypatch):
 
 
 @pytest.fixture
+def store(app):
+    """A second connection to the app's store, to check what the app wrote."""
+    from caremarket.store import open_store
+
+    db = open_store(app.config["DATABASE"])
+    yield db
+    db.close()
+
+
+@pytest.fixture
 def client(app):
     return app.test_client()
 

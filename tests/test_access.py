@@ -47,15 +47,6 @@ def pytest_generate_tests(metafunc):
 
 
 @pytest.fixture
-def store(app):
-    from caremarket.store import open_store
-
-    db = open_store(app.config["DATABASE"])
-    yield db
-    db.close()
-
-
-@pytest.fixture
 def sample_ids(app, store):
     """Real values for the path parameters of the app's routes: for the market and analysis
     routes, and (under `reports`) for the report routes, whose `name` and `run_id` are a

@@ -47,16 +47,6 @@ def viewer(api_token):
     return bearer(api_token("viewer"))
 
 
-@pytest.fixture
-def store(app):
-    """A second connection to the app's store, to check what the API wrote."""
-    from caremarket.store import open_store
-
-    db = open_store(app.config["DATABASE"])
-    yield db
-    db.close()
-
-
 # -- the envelope on every kind of failure ------------------------------------------------------
 
 ERROR_CASES = [

@@ -264,15 +264,6 @@ def test_the_sample_market_ships_a_polygon_for_every_zone(sample_db):
 
 
 @pytest.fixture
-def store(app):
-    from caremarket.store import open_store
-
-    db = open_store(app.config["DATABASE"])
-    yield db
-    db.close()
-
-
-@pytest.fixture
 def analyst(api_token):
     return bearer(api_token("analyst"))
 

@@ -17,15 +17,6 @@ PAGES = ["/", "/providers", "/providers/CH001", "/providers/HC001", "/map", "/co
          "/equalisation", "/data", "/zones/S0001", "/glossary"]
 
 
-@pytest.fixture
-def store(app):
-    from caremarket.store import open_store
-
-    db = open_store(app.config["DATABASE"])
-    yield db
-    db.close()
-
-
 def text_of(html: str) -> str:
     """The visible text of a page, whitespace collapsed."""
     html = re.sub(r"<script\b.*?</script>", " ", html, flags=re.S)

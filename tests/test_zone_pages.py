@@ -15,15 +15,6 @@ from tests.conftest import login
 from tests.test_pages import data_value, element, start_run, text_of
 
 
-@pytest.fixture
-def store(app):
-    from caremarket.store import open_store
-
-    db = open_store(app.config["DATABASE"])
-    yield db
-    db.close()
-
-
 def test_a_zone_page_shows_the_figures_its_api_returns(client, store):
     csrf = login(client, "analyst")
     cov = start_run(client, csrf, {"kind": "coverage", "levers": {"max_minutes": 30}})
