@@ -1245,9 +1245,12 @@ ZONE_COVERAGE_KEYS = ("demand_hours", "met_hours", "unmet_hours", "reachable_pro
 
 
 def _latest_done(db: sqlite_utils.Database, kind: str) -> tuple[int, str, str, str] | None:
-    row = db.execute("select id, input_hash, finished_at, params from runs where kind = ? and "
-                     "status = 'done' order by id desc limit 1", [kind]).fetchone()
-    return tuple(row) if row else None  # type: ignore[return-value]
+    run_id = run_store.latest_id(db, kind)
+    if run_id is None:
+        return None
+    row = db.execute("select id, input_hash, finished_at, params from runs where id = ?",
+                     [run_id]).fetchone()
+    return tuple(row)  # type: ignore[return-value]
 
 
 def _items(db: sqlite_utils.Database, run_id: int, path: str, key: str, value: str

@@ -173,6 +173,13 @@ def record_run(db: sqlite_utils.Database, kind: str, result: Any, params: dict |
     return run_id
 
 
+def latest_id(db: sqlite_utils.Database, kind: str, status: str = "done") -> int | None:
+    """The id of the latest run of `kind` with `status` (by default the latest finished one)."""
+    row = db.execute("select id from runs where kind = ? and status = ? order by id desc "
+                     "limit 1", [kind, status]).fetchone()
+    return int(row[0]) if row else None
+
+
 def get_run(db: sqlite_utils.Database, run_id: int) -> dict | None:
     rows = list(db["runs"].rows_where("id = ?", [run_id]))
     if not rows:

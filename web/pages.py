@@ -19,7 +19,7 @@ from flask import Blueprint, abort, render_template, request
 
 from caremarket import analyses, fair_cost, formats, paging, tables, undo
 from caremarket.importers import KINDS, rejected_imports
-from caremarket.runs import get_run
+from caremarket.runs import get_run, latest_id
 from caremarket.scenario_store import get_scenario, list_scenarios
 from market import levers as levers_registry
 from market.errors import CareMarketError, ImportRejected, Problem, UnknownEntity
@@ -104,9 +104,8 @@ def run_record(db, run_id: int, kind: str | None = None) -> dict[str, Any]:
 
 
 def latest_run(db, kind: str, status: str = "done") -> dict[str, Any] | None:
-    row = db.execute("select id from runs where kind = ? and status = ? order by id desc "
-                     "limit 1", [kind, status]).fetchone()
-    return run_record(db, row[0]) if row else None
+    run_id = latest_id(db, kind, status)
+    return run_record(db, run_id) if run_id is not None else None
 
 
 def overview_view(db) -> dict[str, Any]:
@@ -116,8 +115,8 @@ def overview_view(db) -> dict[str, Any]:
     seen = {f["kind"]: f for f in data["freshness"]}
     freshness = [{"kind": k.name, "description": k.description, **seen.get(k.name, {})}
                  for k in KINDS.values()]
-    runs = {kind: db.execute("select id, finished_at from runs where kind = ? and status = "
-                             "'done' order by id desc limit 1", [kind]).fetchone()
+    runs = {kind: db.execute("select id, finished_at from runs where id = ?",
+                             [latest_id(db, kind)]).fetchone()
             for kind in analyses.RUN_KINDS}
     return {"overview": data, "freshness": freshness,
             "completeness": analyses.data_completeness(db, sample=5),
